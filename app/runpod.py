@@ -1,0 +1,302 @@
+"""Async RunPod endpoint client: submit, poll, cancel, health — every call bounded by a deadline.
+
+Implements runpod.md §5's reference algorithm for queue-based endpoints (§1.1–§1.6):
+
+* submit with ``POST /runsync?wait=<ms>`` where ``wait`` = remaining budget − margin, clamped to
+  RunPod's 1000–300000 ms; when less than that minimum remains, ``POST /run`` instead;
+* a runsync that returns early (``IN_QUEUE``/``IN_PROGRESS``, or any non-terminal status such as
+  ``RUNNING``) is polled with ``GET /status/{id}`` on a backoff that never sleeps past the
+  deadline; completion is decided by ``status`` only (an ``output`` on IN_PROGRESS is progress);
+* at the deadline the job is cancelled with ``POST /cancel/{id}`` in the background (its own
+  short timeout), so the reply path never waits for it;
+* retries only where safe (§1.8, §5): 429 (honouring ``Retry-After``) and connect errors on
+  submit (the body never left), anything transient on status reads; never a blind resubmit,
+  since RunPod has no idempotency key;
+* every job carries ``policy.ttl`` and ``policy.executionTimeout`` derived from the budget, so
+  work orphaned by a lost response is bounded on RunPod's side too.
+
+Errors are the hierarchy in :mod:`app.errors`; ``delayTime``/``executionTime`` are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import structlog
+
+from app.background import Background
+from app.budget import Deadline
+from app.errors import BudgetExceeded, JobFailed, UpstreamUnavailable
+from app.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
+WAIT_MIN_MS, WAIT_MAX_MS = 1000, 300_000
+STATUS_CALL_CAP_S = 5.0  # one /status read; polling continues within the deadline
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    id: str
+    status: str
+    output: Any = None
+    error: str | None = None
+    delay_ms: int | None = None
+    execution_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    wait_margin_ms: int = 250
+    poll_initial_ms: int = 100
+    poll_max_ms: int = 1000
+    cancel_timeout_ms: int = 2000
+
+
+def job_policy(budget_ms: int) -> dict[str, int]:
+    """Bound orphaned work on RunPod's side (runpod.md §1.7 limits: ttl ≥ 10 s, exec ≥ 5 s)."""
+    return {"ttl": max(10_000, budget_ms + 30_000), "executionTimeout": max(5_000, budget_ms)}
+
+
+def runsync_wait_ms(remaining_ms: int, margin_ms: int) -> int | None:
+    """``wait`` for /runsync, or None when RunPod's 1 s minimum no longer fits the budget."""
+    wait = remaining_ms - margin_ms
+    if wait < WAIT_MIN_MS:
+        return None
+    return min(wait, WAIT_MAX_MS)
+
+
+class RunPodClient:
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        endpoint_url: str,
+        api_key: str,
+        metrics: Metrics,
+        background: Background,
+        tuning: Tuning | None = None,
+    ) -> None:
+        self._http = http
+        self._base = endpoint_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._metrics = metrics
+        self._background = background
+        self._tuning = tuning or Tuning()
+
+    # ------------------------------------------------------------------ whole job
+
+    async def run_job(self, job_input: dict[str, Any], deadline: Deadline) -> JobResult:
+        """Submit one job and wait for its result within ``deadline``.
+
+        Raises BudgetExceeded (job cancelled in the background), JobFailed or
+        UpstreamUnavailable. Cancellation of the calling task also cancels the job.
+        """
+        body = {"input": job_input, "policy": job_policy(deadline.remaining_ms())}
+        job_id: str | None = None
+        status: str | None = None
+        try:
+            data = await self.submit(body, deadline)
+            job_id, status = data["id"], data["status"]
+            log.debug("runpod_job_submitted", job_id=job_id, status=status)
+            backoff = self._tuning.poll_initial_ms / 1000
+            while True:
+                if status == "COMPLETED":
+                    return self._completed(data)
+                if status in TERMINAL:
+                    raise JobFailed(status, _error_text(data.get("error")), job_id=job_id)
+                if deadline.expired:
+                    raise BudgetExceeded(job_id=job_id, last_status=status)
+                await deadline.sleep(backoff)
+                backoff = min(backoff * 2, self._tuning.poll_max_ms / 1000)
+                if deadline.expired:
+                    raise BudgetExceeded(job_id=job_id, last_status=status)
+                polled = await self.status(job_id, deadline)
+                if polled is not None:
+                    data, status = polled, polled["status"]
+        except BaseException as exc:  # also CancelledError: the job must not leak
+            if job_id is not None and status not in TERMINAL and not isinstance(exc, JobFailed):
+                self.cancel_in_background(job_id)
+            if isinstance(exc, BudgetExceeded | asyncio.CancelledError | JobFailed):
+                raise
+            if isinstance(exc, httpx.TimeoutException | TimeoutError) and deadline.expired:
+                raise BudgetExceeded(job_id=job_id, last_status=status) from None
+            raise
+
+    def _completed(self, data: dict[str, Any]) -> JobResult:
+        delay, execution = _ms(data.get("delayTime")), _ms(data.get("executionTime"))
+        if delay is not None:
+            self._metrics.job_queue.observe(delay / 1000)
+        if execution is not None:
+            self._metrics.job_execution.observe(execution / 1000)
+        return JobResult(
+            id=str(data["id"]),
+            status="COMPLETED",
+            output=data.get("output"),
+            delay_ms=delay,
+            execution_ms=execution,
+        )
+
+    # ------------------------------------------------------------------ operations
+
+    async def submit(self, body: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
+        """``/runsync`` (or ``/run`` under 1 s left); retries 429 and connect errors only."""
+        attempt = 0
+        while True:
+            wait = runsync_wait_ms(deadline.remaining_ms(), self._tuning.wait_margin_ms)
+            op, path = ("runsync", f"/runsync?wait={wait}") if wait else ("run", "/run")
+            try:
+                response = await self._request(op, "POST", path, deadline, json_body=body)
+            except httpx.ConnectError as exc:
+                # Nothing reached RunPod: safe to try again while the budget allows.
+                attempt += 1
+                if not await self._backoff(attempt, None, deadline):
+                    raise UpstreamUnavailable(f"{op}: cannot connect ({exc})", op=op) from None
+                continue
+            if response.status_code == 429:
+                attempt += 1
+                if not await self._backoff(attempt, response.headers.get("retry-after"), deadline):
+                    raise UpstreamUnavailable(f"{op}: rate limited (429)", op=op)
+                continue
+            data = self._job_body(op, response)
+            if data is None:
+                raise UpstreamUnavailable(f"{op}: HTTP {response.status_code}", op=op)
+            return data
+
+    async def status(self, job_id: str, deadline: Deadline) -> dict[str, Any] | None:
+        """One ``GET /status/{id}``; None for a transient failure (the poll loop goes on)."""
+        try:
+            response = await self._request(
+                "status", "GET", f"/status/{job_id}", deadline, cap=STATUS_CALL_CAP_S
+            )
+        except (httpx.TransportError, TimeoutError):
+            return None
+        if response.status_code == 404:
+            raise JobFailed("NOT_FOUND", "job expired or unknown (404)", job_id=job_id)
+        if response.status_code in (401, 403, 400):
+            raise UpstreamUnavailable(f"status: HTTP {response.status_code}", op="status")
+        return self._job_body("status", response)
+
+    async def cancel(self, job_id: str) -> bool:
+        """Best-effort ``POST /cancel/{id}`` with its own short timeout."""
+        deadline = Deadline.after_ms(self._tuning.cancel_timeout_ms)
+        try:
+            response = await self._request("cancel", "POST", f"/cancel/{job_id}", deadline)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            log.warning("runpod_cancel_failed", job_id=job_id, error=type(exc).__name__)
+            return False
+        ok = response.status_code < 400
+        log.info("runpod_job_cancelled", job_id=job_id, ok=ok, code=response.status_code)
+        return ok
+
+    def cancel_in_background(self, job_id: str) -> None:
+        self._background.spawn(self.cancel(job_id), name=f"cancel-{job_id}")
+
+    async def health(self, timeout_s: float = 3.0) -> dict[str, Any]:
+        """``GET /health`` parsed tolerantly (runpod.md §1.5): missing counts are 0."""
+        deadline = Deadline.after_ms(timeout_s * 1000)
+        response = await self._request("health", "GET", "/health", deadline)
+        if response.status_code != 200:
+            raise UpstreamUnavailable(f"health: HTTP {response.status_code}", op="health")
+        try:
+            data = response.json()
+        except ValueError:
+            raise UpstreamUnavailable("health: malformed body", op="health") from None
+        jobs = data.get("jobs") if isinstance(data, dict) else None
+        workers = data.get("workers") if isinstance(data, dict) else None
+        return {
+            "jobs": _counts(jobs, ("completed", "failed", "inProgress", "inQueue", "retried")),
+            "workers": _counts(
+                workers, ("idle", "running", "initializing", "ready", "throttled", "unhealthy")
+            ),
+        }
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _request(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        deadline: Deadline,
+        *,
+        json_body: Any = None,
+        cap: float | None = None,
+    ) -> httpx.Response:
+        timeout = deadline.timeout(cap)
+        if timeout <= 0:
+            raise BudgetExceeded()
+        try:
+            response = await self._http.request(
+                method,
+                self._base + path,
+                json=json_body,
+                headers=self._headers,
+                timeout=timeout,
+            )
+        except httpx.TimeoutException:
+            self._metrics.runpod_requests.labels(op=op, code="timeout").inc()
+            raise
+        except httpx.TransportError:
+            self._metrics.runpod_requests.labels(op=op, code="error").inc()
+            raise
+        self._metrics.runpod_requests.labels(op=op, code=str(response.status_code)).inc()
+        return response
+
+    def _job_body(self, op: str, response: httpx.Response) -> dict[str, Any] | None:
+        """The job object of a 2xx (or a FAILED job sent as 400), None for other codes."""
+        if response.status_code >= 500 or response.status_code in (401, 403, 404, 429):
+            return None
+        try:
+            data = response.json()
+        except ValueError:
+            log.warning("runpod_malformed_body", op=op, code=response.status_code,
+                        body=response.text[:200])  # fmt: skip
+            raise UpstreamUnavailable(f"{op}: malformed body", op=op) from None
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            if response.status_code >= 400:
+                return None
+            raise UpstreamUnavailable(f"{op}: body without a job id", op=op)
+        if not isinstance(data.get("status"), str):
+            raise UpstreamUnavailable(f"{op}: body without a status", op=op)
+        return data
+
+    async def _backoff(self, attempt: int, retry_after: str | None, deadline: Deadline) -> bool:
+        """Sleep before a safe retry; False when the budget cannot afford another try."""
+        delay = _retry_after_seconds(retry_after)
+        if delay is None:
+            delay = min(1.0, 0.05 * 2**attempt) * (0.5 + random.random())
+        if delay >= deadline.remaining() - 0.05:
+            return False
+        await deadline.sleep(delay)
+        return True
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def _ms(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _counts(raw: Any, keys: tuple[str, ...]) -> dict[str, int]:
+    raw = raw if isinstance(raw, dict) else {}
+    return {k: int(v) if isinstance(v := raw.get(k), int | float) else 0 for k in keys}
+
+
+def _error_text(error: Any) -> str | None:
+    if error is None or isinstance(error, str):
+        return error
+    return json.dumps(error)

@@ -1,0 +1,118 @@
+"""Answering a VAPI ``tool-calls`` message: one RunPod job per call, all under one deadline.
+
+vapi.md §2.2/§3: the reply is ``{"results": [...]}``, one entry per call in order with the exact
+``toolCallId``, string values, always HTTP 200. Calls in one message run concurrently. The turn's
+budget (``TOOL_BUDGET_MS``) is a hard bound: a call still running at the deadline is answered with
+the fallback sentence (a ``result`` the assistant can speak, never silence) and its job is
+cancelled in the background (runpod.md §5). The job input is contract v1 ``type: "tool"`` with the
+tool's name, its arguments and the conversation so far (``artifact.messagesOpenAIFormatted``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from app.budget import Deadline
+from app.errors import BudgetExceeded, UpstreamError
+from app.metrics import Metrics
+from app.runpod import RunPodClient
+from app.vapi.toolcalls import ToolCall, ToolResult, extract_tool_calls, tool_results_reply
+from gpu_worker.contract import ROLES, ContractError, build_job_input, normalize_output
+
+log = structlog.get_logger(__name__)
+
+MAX_HISTORY = 40  # messages of context sent with a tool job (bounded payload, bounded prompt)
+
+
+def conversation_of(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The OpenAI-formatted conversation so far, cleaned to what the job contract accepts."""
+    artifact = message.get("artifact")
+    raw = artifact.get("messagesOpenAIFormatted") if isinstance(artifact, Mapping) else None
+    if not isinstance(raw, list):
+        raw = message.get("messagesOpenAIFormatted")
+    if not isinstance(raw, list):
+        return []
+    clean = []
+    for item in raw:
+        if not isinstance(item, Mapping) or item.get("role") not in ROLES:
+            continue
+        content = item.get("content")
+        if content is not None and not isinstance(content, str | list):
+            content = str(content)
+        clean.append({**item, "content": content})
+    return clean[-MAX_HISTORY:]
+
+
+class ToolRunner:
+    def __init__(
+        self,
+        *,
+        runpod: RunPodClient,
+        metrics: Metrics,
+        budget_ms: int,
+        fallback: str,
+    ) -> None:
+        self._runpod = runpod
+        self._metrics = metrics
+        self._budget_ms = budget_ms
+        self._fallback = fallback
+
+    async def answer(
+        self, message: Mapping[str, Any], *, call_id: str | None, deadline: Deadline | None = None
+    ) -> dict[str, Any]:
+        """The ``{"results": [...]}`` reply for a tool-calls message, within the budget."""
+        deadline = deadline or Deadline.after_ms(self._budget_ms)
+        calls = extract_tool_calls(message)
+        if not calls:
+            return {"results": []}
+        conversation = conversation_of(message)
+        results = await asyncio.gather(
+            *(self._one(call, conversation, call_id, deadline) for call in calls)
+        )
+        return tool_results_reply(results)
+
+    async def _one(
+        self,
+        call: ToolCall,
+        conversation: list[dict[str, Any]],
+        call_id: str | None,
+        deadline: Deadline,
+    ) -> ToolResult:
+        if call.problem:
+            return ToolResult(call, error=call.problem)
+        try:
+            job = build_job_input(
+                type="tool",
+                messages=conversation,
+                tool_name=call.name,
+                tool_arguments=call.arguments,
+                call_id=call_id,
+            )
+        except ContractError as exc:
+            return ToolResult(call, error=f"invalid tool call ({exc.field})")
+        try:
+            # asyncio's loop clock is time.monotonic on every platform we run on, so the
+            # deadline doubles as a hard guard around everything the job awaits.
+            async with asyncio.timeout_at(deadline.at):
+                result = await self._runpod.run_job(job, deadline)
+        except (BudgetExceeded, TimeoutError):
+            return self._fallback_result(call, "slow")
+        except UpstreamError as exc:
+            log.warning("tool_job_failed", tool=call.name, error=str(exc), job_id=exc.job_id)
+            return self._fallback_result(call, "failed")
+        output = normalize_output(result.output)
+        if output.error or not output.text.strip():
+            log.warning("tool_job_empty", tool=call.name, job_id=result.id, error=output.error)
+            return self._fallback_result(call, "failed")
+        return ToolResult(call, result=output.text.strip())
+
+    def _fallback_result(self, call: ToolCall, reason: str) -> ToolResult:
+        self._metrics.fallbacks.labels(reason=reason).inc()
+        if reason == "slow":
+            self._metrics.budget_exceeded.labels(route="tool-calls").inc()
+        log.info("tool_fallback", tool=call.name, reason=reason)
+        return ToolResult(call, result=self._fallback)
