@@ -20,6 +20,7 @@ run: install
 	$(PY) -m devstack
 
 test: install
+	bash deploy/system-deps.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -6,7 +6,9 @@
     ├── UpstreamError            RunPod misbehaved: counts toward the breaker (issue #4)
     │   ├── UpstreamUnavailable  connect error, 5xx, 429 beyond the deadline, malformed body
     │   └── JobFailed            terminal FAILED / CANCELLED / TIMED_OUT, or 404 on /status
-    └── BudgetExceeded           the turn's own deadline ran out (never counts toward the breaker)
+    ├── BudgetExceeded           the turn's own deadline ran out (never counts toward the breaker)
+    ├── Overloaded               admission refused: too many turns in flight (MAX_INFLIGHT_TURNS)
+    └── BreakerOpen              the breaker is open: answered at once without touching RunPod
 
 Each carries a ``reason`` label (low cardinality, for metrics and the fallback sentence choice).
 """
@@ -47,3 +49,11 @@ class BudgetExceeded(GatewayError):
         super().__init__(f"budget exceeded (job {job_id or 'not submitted'}, {last_status})")
         self.job_id = job_id
         self.last_status = last_status
+
+
+class Overloaded(GatewayError):
+    reason = "overloaded"
+
+
+class BreakerOpen(GatewayError):
+    reason = "breaker_open"

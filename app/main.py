@@ -8,6 +8,7 @@ module-level singleton: tests build as many apps as they like.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,15 +17,19 @@ import httpx
 import structlog
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
-from starlette.routing import Route
 
 from app.background import Background
+from app.breaker import CircuitBreaker
+from app.health import HealthMonitor
+from app.limits import UpstreamLimits
+from app.livecall import LateDelivery
+from app.llm import LlmTurns
 from app.metrics import Metrics
-from app.routes.ops import healthz
-from app.routes.webhook import vapi_webhook
+from app.routes import llm, ops, webhook
 from app.runpod import RunPodClient, Tuning
 from app.settings import Settings
 from app.tools import ToolRunner
+from app.turns import Turns
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +42,11 @@ class Services:
     http: httpx.AsyncClient
     runpod: RunPodClient
     tools: ToolRunner
+    breaker: CircuitBreaker
+    health: HealthMonitor
+    turns: Turns
+    limits: UpstreamLimits
+    llm: LlmTurns
 
 
 def build_http_client(
@@ -62,8 +72,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         background = Background()
+        limits = UpstreamLimits(
+            dict(settings.runpod_concurrency), dict(settings.runpod_rate_per_10s)
+        )
         async with build_http_client(settings, transport) as http:
             runpod = RunPodClient(
+                limits=limits,
                 http=http,
                 endpoint_url=settings.endpoint_url,
                 api_key=settings.runpod_api_key.reveal(),
@@ -76,6 +90,26 @@ def create_app(
                     cancel_timeout_ms=settings.runpod_cancel_timeout_ms,
                 ),
             )
+            breaker = CircuitBreaker(
+                failures=settings.breaker_failures,
+                reset_s=settings.breaker_reset_s,
+                on_change=lambda state: metrics.breaker_open.set(1 if state == "open" else 0),
+            )
+            health = HealthMonitor(
+                runpod=runpod,
+                metrics=metrics,
+                interval_s=settings.health_poll_s,
+                keep_warm_interval_s=settings.keep_warm_interval_s,
+            )
+            turns = Turns(
+                runpod=runpod,
+                breaker=breaker,
+                health=health,
+                metrics=metrics,
+                background=background,
+                max_inflight=settings.max_inflight_turns,
+                cold_start_budget_ms=settings.cold_start_budget_ms,
+            )
             app.state.services = Services(
                 settings=settings,
                 metrics=metrics,
@@ -83,25 +117,26 @@ def create_app(
                 http=http,
                 runpod=runpod,
                 tools=ToolRunner(
-                    runpod=runpod,
-                    metrics=metrics,
-                    budget_ms=settings.tool_budget_ms,
-                    fallback=settings.fallback_message,
+                    turns=turns,
+                    settings=settings,
+                    late_delivery=LateDelivery(http) if settings.late_result_delivery else None,
                 ),
+                breaker=breaker,
+                health=health,
+                turns=turns,
+                limits=limits,
+                llm=LlmTurns(turns=turns, settings=settings, metrics=metrics),
             )
+            health_task = asyncio.create_task(health.run(), name="runpod-health")
             log.info("gateway_started", endpoint=settings.endpoint_url, port=settings.port)
             try:
                 yield
             finally:
+                health_task.cancel()
+                await asyncio.gather(health_task, return_exceptions=True)
                 await background.drain(grace_s=settings.runpod_cancel_timeout_ms / 1000 + 1)
                 log.info("gateway_stopped")
 
-    app = Starlette(
-        routes=[
-            Route("/vapi/webhook", vapi_webhook, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+    app = Starlette(routes=[*webhook.routes(), *llm.routes(), *ops.routes()], lifespan=lifespan)
     app.state.metrics = metrics
     return app

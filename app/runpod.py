@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ import structlog
 from app.background import Background
 from app.budget import Deadline
 from app.errors import BudgetExceeded, JobFailed, UpstreamUnavailable
+from app.limits import UpstreamLimits
 from app.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -82,7 +84,9 @@ class RunPodClient:
         metrics: Metrics,
         background: Background,
         tuning: Tuning | None = None,
+        limits: UpstreamLimits | None = None,
     ) -> None:
+        self._limits = limits or UpstreamLimits({}, {})
         self._http = http
         self._base = endpoint_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -92,11 +96,18 @@ class RunPodClient:
 
     # ------------------------------------------------------------------ whole job
 
-    async def run_job(self, job_input: dict[str, Any], deadline: Deadline) -> JobResult:
+    async def run_job(
+        self,
+        job_input: dict[str, Any],
+        deadline: Deadline,
+        *,
+        on_overrun: Callable[[str], None] | None = None,
+    ) -> JobResult:
         """Submit one job and wait for its result within ``deadline``.
 
-        Raises BudgetExceeded (job cancelled in the background), JobFailed or
-        UpstreamUnavailable. Cancellation of the calling task also cancels the job.
+        Raises BudgetExceeded, JobFailed or UpstreamUnavailable. A job still running when the
+        turn gives up (deadline, or the calling task cancelled) goes to ``on_overrun(job_id)``,
+        by default a background ``/cancel``.
         """
         body = {"input": job_input, "policy": job_policy(deadline.remaining_ms())}
         job_id: str | None = None
@@ -122,7 +133,7 @@ class RunPodClient:
                     data, status = polled, polled["status"]
         except BaseException as exc:  # also CancelledError: the job must not leak
             if job_id is not None and status not in TERMINAL and not isinstance(exc, JobFailed):
-                self.cancel_in_background(job_id)
+                (on_overrun or self.cancel_in_background)(job_id)
             if isinstance(exc, BudgetExceeded | asyncio.CancelledError | JobFailed):
                 raise
             if isinstance(exc, httpx.TimeoutException | TimeoutError) and deadline.expired:
@@ -150,9 +161,16 @@ class RunPodClient:
         attempt = 0
         while True:
             wait = runsync_wait_ms(deadline.remaining_ms(), self._tuning.wait_margin_ms)
-            op, path = ("runsync", f"/runsync?wait={wait}") if wait else ("run", "/run")
+            # A full /runsync cap (or a budget under its 1 s minimum) submits with /run instead.
+            if wait and self._limits.try_acquire("runsync"):
+                op, path = "runsync", f"/runsync?wait={wait}"
+            else:
+                op, path = "run", "/run"
+                await self._limits.acquire("run", deadline)
             try:
-                response = await self._request(op, "POST", path, deadline, json_body=body)
+                response = await self._request(
+                    op, "POST", path, deadline, json_body=body, pre_acquired=True
+                )
             except httpx.ConnectError as exc:
                 # Nothing reached RunPod: safe to try again while the budget allows.
                 attempt += 1
@@ -195,6 +213,74 @@ class RunPodClient:
         log.info("runpod_job_cancelled", job_id=job_id, ok=ok, code=response.status_code)
         return ok
 
+    async def stream_job(
+        self, job_input: dict[str, Any], deadline: Deadline, *, poll_ms: int = 100
+    ) -> AsyncIterator[Any]:
+        """Submit with ``/run`` and yield each ``/stream`` piece's output as it arrives.
+
+        runpod.md §1.4: ``GET /stream/{id}`` is JSON polling that returns the pieces not yet
+        returned; stop at a terminal status, or as soon as the worker's own end marker
+        (a piece with ``"done": true``) arrives — the final status flip can be slow. If the
+        consumer stops early (its own deadline, the caller hung up), the job is cancelled.
+        """
+        body = {"input": job_input, "policy": job_policy(deadline.remaining_ms())}
+        await self._limits.acquire("run", deadline)
+        try:
+            response = await self._request(
+                "run", "POST", "/run", deadline, json_body=body, pre_acquired=True
+            )
+        except httpx.ConnectError as exc:
+            raise UpstreamUnavailable(f"run: cannot connect ({exc})", op="run") from None
+        data = self._job_body("run", response)
+        if data is None:
+            raise UpstreamUnavailable(f"run: HTTP {response.status_code}", op="run")
+        job_id, status, finished = data["id"], data["status"], False
+        try:
+            yield {"_job_id": job_id}
+            while True:
+                try:
+                    response = await self._request(
+                        "stream", "GET", f"/stream/{job_id}", deadline, cap=STATUS_CALL_CAP_S
+                    )
+                except (httpx.TransportError, TimeoutError):
+                    response = None  # transient: poll again
+                if response is not None:
+                    if response.status_code == 404:
+                        finished = True
+                        raise JobFailed("NOT_FOUND", "job expired or unknown (404)", job_id=job_id)
+                    polled = self._job_body("stream", response)
+                    if polled is not None:
+                        status = polled["status"]
+                        for element in polled.get("stream") or []:
+                            output = element.get("output") if isinstance(element, dict) else element
+                            yield output
+                            if isinstance(output, dict) and output.get("done") is True:
+                                finished = True
+                                return
+                        if status in TERMINAL:
+                            finished = True
+                            if status != "COMPLETED":
+                                raise JobFailed(status, _error_text(polled.get("error")),
+                                                job_id=job_id)  # fmt: skip
+                            return
+                if deadline.expired:
+                    raise BudgetExceeded(job_id=job_id, last_status=status)
+                await deadline.sleep(poll_ms / 1000)
+        finally:
+            if not finished:
+                self.cancel_in_background(job_id)
+
+    async def purge_queue(self) -> dict[str, Any]:
+        """``POST /purge-queue``: removes queued jobs only (runpod.md §1.5)."""
+        response = await self._request("purge", "POST", "/purge-queue", Deadline.after_ms(5000))
+        if response.status_code != 200:
+            raise UpstreamUnavailable(f"purge-queue: HTTP {response.status_code}", op="purge")
+        try:
+            data = response.json()
+        except ValueError:
+            raise UpstreamUnavailable("purge-queue: malformed body", op="purge") from None
+        return data if isinstance(data, dict) else {"result": data}
+
     def cancel_in_background(self, job_id: str) -> None:
         self._background.spawn(self.cancel(job_id), name=f"cancel-{job_id}")
 
@@ -228,24 +314,30 @@ class RunPodClient:
         *,
         json_body: Any = None,
         cap: float | None = None,
+        pre_acquired: bool = False,
     ) -> httpx.Response:
-        timeout = deadline.timeout(cap)
-        if timeout <= 0:
-            raise BudgetExceeded()
+        if not pre_acquired:
+            await self._limits.acquire(op, deadline)
         try:
-            response = await self._http.request(
-                method,
-                self._base + path,
-                json=json_body,
-                headers=self._headers,
-                timeout=timeout,
-            )
-        except httpx.TimeoutException:
-            self._metrics.runpod_requests.labels(op=op, code="timeout").inc()
-            raise
-        except httpx.TransportError:
-            self._metrics.runpod_requests.labels(op=op, code="error").inc()
-            raise
+            timeout = deadline.timeout(cap)
+            if timeout <= 0:
+                raise BudgetExceeded()
+            try:
+                response = await self._http.request(
+                    method,
+                    self._base + path,
+                    json=json_body,
+                    headers=self._headers,
+                    timeout=timeout,
+                )
+            except httpx.TimeoutException:
+                self._metrics.runpod_requests.labels(op=op, code="timeout").inc()
+                raise
+            except httpx.TransportError:
+                self._metrics.runpod_requests.labels(op=op, code="error").inc()
+                raise
+        finally:
+            self._limits.release(op)
         self._metrics.runpod_requests.labels(op=op, code=str(response.status_code)).inc()
         return response
 

@@ -4,7 +4,9 @@ vapi.md §2.2/§3: the reply is ``{"results": [...]}``, one entry per call in or
 ``toolCallId``, string values, always HTTP 200. Calls in one message run concurrently. The turn's
 budget (``TOOL_BUDGET_MS``) is a hard bound: a call still running at the deadline is answered with
 the fallback sentence (a ``result`` the assistant can speak, never silence) and its job is
-cancelled in the background (runpod.md §5). The job input is contract v1 ``type: "tool"`` with the
+cancelled in the background (runpod.md §5), or, with ``LATE_RESULT_DELIVERY=on`` and a
+``call.monitor.controlUrl``, left running and spoken through Live Call Control when it lands
+(vapi.md §5). The job input is contract v1 ``type: "tool"`` with the
 tool's name, its arguments and the conversation so far (``artifact.messagesOpenAIFormatted``).
 """
 
@@ -17,9 +19,10 @@ from typing import Any
 import structlog
 
 from app.budget import Deadline
-from app.errors import BudgetExceeded, UpstreamError
-from app.metrics import Metrics
-from app.runpod import RunPodClient
+from app.errors import GatewayError, Overloaded, UpstreamError
+from app.livecall import LateDelivery
+from app.settings import Settings
+from app.turns import Turns
 from app.vapi.toolcalls import ToolCall, ToolResult, extract_tool_calls, tool_results_reply
 from gpu_worker.contract import ROLES, ContractError, build_job_input, normalize_output
 
@@ -51,28 +54,32 @@ class ToolRunner:
     def __init__(
         self,
         *,
-        runpod: RunPodClient,
-        metrics: Metrics,
-        budget_ms: int,
-        fallback: str,
+        turns: Turns,
+        settings: Settings,
+        late_delivery: LateDelivery | None = None,
     ) -> None:
-        self._runpod = runpod
-        self._metrics = metrics
-        self._budget_ms = budget_ms
-        self._fallback = fallback
+        self._turns = turns
+        self._settings = settings
+        self._metrics = turns.metrics
+        self._late_delivery = late_delivery
 
     async def answer(
         self, message: Mapping[str, Any], *, call_id: str | None, deadline: Deadline | None = None
     ) -> dict[str, Any]:
         """The ``{"results": [...]}`` reply for a tool-calls message, within the budget."""
-        deadline = deadline or Deadline.after_ms(self._budget_ms)
+        deadline = deadline or Deadline.after_ms(self._settings.tool_budget_ms)
         calls = extract_tool_calls(message)
         if not calls:
             return {"results": []}
         conversation = conversation_of(message)
-        results = await asyncio.gather(
-            *(self._one(call, conversation, call_id, deadline) for call in calls)
-        )
+        control_url = _control_url(message)
+        try:
+            with self._turns.admit():
+                results = await asyncio.gather(
+                    *(self._one(c, conversation, call_id, control_url, deadline) for c in calls)
+                )
+        except Overloaded:
+            results = [self._fallback_result(c, "overloaded") for c in calls]
         return tool_results_reply(results)
 
     async def _one(
@@ -80,6 +87,7 @@ class ToolRunner:
         call: ToolCall,
         conversation: list[dict[str, Any]],
         call_id: str | None,
+        control_url: str | None,
         deadline: Deadline,
     ) -> ToolResult:
         if call.problem:
@@ -94,16 +102,20 @@ class ToolRunner:
             )
         except ContractError as exc:
             return ToolResult(call, error=f"invalid tool call ({exc.field})")
+        on_late = None
+        if self._late_delivery is not None and control_url:
+            on_late = self._late_delivery.for_call(control_url, call.name)
         try:
             # asyncio's loop clock is time.monotonic on every platform we run on, so the
             # deadline doubles as a hard guard around everything the job awaits.
             async with asyncio.timeout_at(deadline.at):
-                result = await self._runpod.run_job(job, deadline)
-        except (BudgetExceeded, TimeoutError):
+                result = await self._turns.run(job, deadline, on_late=on_late)
+        except TimeoutError:
             return self._fallback_result(call, "slow")
-        except UpstreamError as exc:
-            log.warning("tool_job_failed", tool=call.name, error=str(exc), job_id=exc.job_id)
-            return self._fallback_result(call, "failed")
+        except GatewayError as exc:
+            if isinstance(exc, UpstreamError):
+                log.warning("tool_job_failed", tool=call.name, error=str(exc), job_id=exc.job_id)
+            return self._fallback_result(call, exc.reason)
         output = normalize_output(result.output)
         if output.error or not output.text.strip():
             log.warning("tool_job_empty", tool=call.name, job_id=result.id, error=output.error)
@@ -115,4 +127,11 @@ class ToolRunner:
         if reason == "slow":
             self._metrics.budget_exceeded.labels(route="tool-calls").inc()
         log.info("tool_fallback", tool=call.name, reason=reason)
-        return ToolResult(call, result=self._fallback)
+        return ToolResult(call, result=self._settings.fallback_for(reason))
+
+
+def _control_url(message: Mapping[str, Any]) -> str | None:
+    call = message.get("call")
+    monitor = call.get("monitor") if isinstance(call, Mapping) else None
+    url = monitor.get("controlUrl") if isinstance(monitor, Mapping) else None
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None

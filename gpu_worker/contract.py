@@ -8,7 +8,8 @@ Job input v1 (runpod.md §1.1: the ``input`` object of ``/run`` and ``/runsync``
 
     {"v": 1, "type": "chat" | "tool" | "warmup", "messages": [{"role", "content", ...}],
      "tool": {"name": str, "arguments": {...}}?,        # required when type == "tool"
-     "model"?: str, "max_tokens"?: int, "temperature"?: float, "stream"?: bool, "call_id"?: str}
+     "model"?: str, "max_tokens"?: int, "temperature"?: float, "stream"?: bool, "call_id"?: str,
+     "tools"?: [OpenAI function tools]}     # offered to the model (custom-LLM turns)
 
 Worker output v1: ``{"text": str, "model": str, "usage"?: {...}, "finish_reason"?: str,
 "tool_calls"?: [...]}``. A streaming worker (async generator with ``return_aggregate_stream``)
@@ -62,6 +63,7 @@ class JobInput:
     temperature: float | None = None
     stream: bool = False
     call_id: str | None = None
+    tools: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"v": JOB_VERSION, "type": self.type, "messages": list(self.messages)}
@@ -73,6 +75,8 @@ class JobInput:
                 out[key] = value
         if self.stream:
             out["stream"] = True
+        if self.tools:
+            out["tools"] = list(self.tools)
         return out
 
 
@@ -87,6 +91,7 @@ def build_job_input(
     temperature: float | None = None,
     stream: bool = False,
     call_id: str | None = None,
+    tools: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The gateway side: a v1 job input dict, validated by the same rules the worker applies."""
     raw: dict[str, Any] = {"v": JOB_VERSION, "type": type, "messages": [dict(m) for m in messages]}
@@ -102,6 +107,9 @@ def build_job_input(
             raw[key] = value
     if stream:
         raw["stream"] = True
+    tools = [dict(t) for t in tools]
+    if tools:
+        raw["tools"] = tools
     return parse_job_input(raw).to_dict()
 
 
@@ -128,7 +136,20 @@ def parse_job_input(raw: Any) -> JobInput:
         temperature=_temperature(raw),
         stream=_optional(raw, "stream", bool) or False,
         call_id=_optional(raw, "call_id", str),
+        tools=_parse_tools(raw.get("tools")),
     )
+
+
+def _parse_tools(value: Any) -> tuple[dict[str, Any], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ContractError("tools", "must be a list of OpenAI function tools")
+    for i, tool in enumerate(value):
+        fn = tool.get("function") if isinstance(tool, Mapping) else None
+        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+            raise ContractError(f"tools[{i}].function.name", "each tool needs a function name")
+    return tuple(dict(t) for t in value)
 
 
 def _parse_messages(value: Any) -> tuple[dict[str, Any], ...]:
@@ -331,6 +352,7 @@ class StreamAccumulator:
         self.finish_reason: str | None = None
         self.error: str | None = None
         self.done = False
+        self._framed = False  # saw SSE / NDJSON text: later text pieces are frame fragments
         self._tool_calls: dict[int, dict[str, Any]] = {}
 
     @property
@@ -352,9 +374,10 @@ class StreamAccumulator:
 
     def _feed_text(self, text: str) -> None:
         stripped = text.lstrip()
-        if not self._buffer and not stripped.startswith(("data:", "{", ":")):
+        if not self._framed and not stripped.startswith(("data:", "{", ":")):
             self._parts.append(text)  # plain text piece
             return
+        self._framed = True  # a later piece may be a lone "\n" between two SSE events
         self._buffer += text
         while True:
             line, sep, rest = self._buffer.partition("\n")

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from app.metrics import type_label
 from app.routes.common import BodyTooLarge, error_response, read_body, services
@@ -64,11 +65,7 @@ async def vapi_webhook(request: Request) -> JSONResponse:
     outcome = "ok"
     try:
         if mtype == "tool-calls":
-            svc.metrics.inflight.inc()
-            try:
-                reply = await svc.tools.answer(message, call_id=call_id)
-            finally:
-                svc.metrics.inflight.dec()
+            reply = await svc.tools.answer(message, call_id=call_id)
         else:
             reply = {}
             outcome = "ack"
@@ -93,3 +90,7 @@ def _safe_reply(mtype: str, message: dict[str, Any], fallback: str) -> dict[str,
     except Exception:
         return {"error": fallback}
     return tool_results_reply([ToolResult(call, result=fallback) for call in calls])
+
+
+def routes() -> list[Route]:
+    return [Route("/vapi/webhook", vapi_webhook, methods=["POST"])]

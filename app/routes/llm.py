@@ -1,0 +1,119 @@
+"""The custom-LLM routes (vapi.md §6): ``POST /vapi/chat/completions`` — VAPI's ``model.url`` is
+``{PUBLIC_URL}/vapi`` — plus ``/vapi/chat/completions/chat/completions`` (the docs' doubled path)
+and the same handler at ``POST /v1/chat/completions`` for any OpenAI client.
+
+With ``LLM_API_KEY`` set, ``Authorization: Bearer <key>`` is required (how VAPI sends a
+custom-llm credential), compared in constant time. Bad requests get OpenAI-shaped errors
+(400 invalid JSON, 401, 413, 422 invalid fields); everything after acceptance is a 200 stream
+or completion, with the fallback sentence when RunPod cannot answer in time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from app.openai_format import completion_id, error_body
+from app.routes.common import BodyTooLarge, read_body, services
+from gpu_worker.contract import ROLES, ContractError, build_job_input
+
+log = structlog.get_logger(__name__)
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class InvalidRequest(Exception):
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+def _error(
+    status: int, message: str, *, kind: str, code: str, param: str | None = None
+) -> Response:
+    body = error_body(message, kind=kind, code=code)
+    body["error"]["param"] = param
+    return JSONResponse(body, status_code=status)
+
+
+def authorized(request: Request, key: str) -> bool:
+    if not key:
+        return True
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())
+
+
+def job_from_request(body: Any, *, max_tokens_default: int | None = None) -> dict[str, Any]:
+    """An OpenAI/VAPI chat request body → contract v1 job input (raises InvalidRequest)."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("body", "the request body must be a JSON object")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("messages", "messages must be a non-empty array")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            raise InvalidRequest(f"messages[{i}]", "each message needs a valid role")
+    tools = body.get("tools")
+    if tools is None and isinstance(body.get("functions"), list):  # legacy OpenAI functions
+        tools = [{"type": "function", "function": f} for f in body["functions"]]
+    call = body.get("call") if isinstance(body.get("call"), dict) else {}
+    max_tokens = body.get("max_tokens", body.get("max_completion_tokens", max_tokens_default))
+    try:
+        return build_job_input(
+            type="chat",
+            messages=messages,
+            model=body.get("model") if isinstance(body.get("model"), str) else None,
+            max_tokens=max_tokens,
+            temperature=body.get("temperature"),
+            stream=True,
+            call_id=str(call.get("id") or call.get("callId") or "") or None,
+            tools=tools or (),
+        )
+    except ContractError as exc:
+        raise InvalidRequest(exc.field, str(exc)) from None
+
+
+async def chat_completions(request: Request) -> Response:
+    svc = services(request)
+    if not authorized(request, svc.settings.llm_api_key.reveal()):
+        svc.metrics.auth_failures.labels(reason="llm_bad_key").inc()
+        return _error(401, "invalid or missing API key", kind="invalid_request_error",
+                      code="invalid_api_key")  # fmt: skip
+    try:
+        raw = await read_body(request, svc.settings.max_body_bytes)
+    except BodyTooLarge as exc:
+        return _error(413, str(exc), kind="invalid_request_error", code="request_too_large")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "the body is not valid JSON", kind="invalid_request_error",
+                      code="invalid_json")  # fmt: skip
+    try:
+        job = job_from_request(body)
+    except InvalidRequest as exc:
+        return _error(422, str(exc), kind="invalid_request_error", code="invalid_value",
+                      param=exc.param)  # fmt: skip
+    cid = completion_id()
+    model = job.get("model") or svc.settings.model_name
+    structlog.contextvars.bind_contextvars(call_id=job.get("call_id"), turn_id=cid)
+    if body.get("stream") is True:
+        return StreamingResponse(
+            svc.llm.stream(job, cid, model), media_type="text/event-stream", headers=SSE_HEADERS
+        )
+    job.pop("stream", None)
+    return JSONResponse(await svc.llm.complete(job, cid, model))
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/vapi/chat/completions", chat_completions, methods=["POST"]),
+        Route("/vapi/chat/completions/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    ]
