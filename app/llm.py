@@ -190,8 +190,9 @@ class LlmTurns:
             output = normalize_output(result.output)
             if output.tool_calls:
                 self._observe(started, "ok")
-                return completion(cid, model, text=output.text, tool_calls=output.tool_calls,
-                                  usage=output.usage)  # fmt: skip
+                return completion(
+                    cid, model, text=output.text, tool_calls=output.tool_calls, usage=output.usage
+                )
             if output.error or not output.text.strip():
                 reason = "failed"
             else:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 import structlog
+from httpx_aiohttp import AiohttpTransport
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
@@ -25,7 +26,7 @@ from app.limits import UpstreamLimits
 from app.livecall import LateDelivery
 from app.llm import LlmTurns
 from app.metrics import Metrics
-from app.routes import llm, ops, webhook
+from app.routes import admin, chat, llm, ops, webhook
 from app.runpod import RunPodClient, Tuning
 from app.settings import Settings
 from app.tools import ToolRunner
@@ -52,11 +53,19 @@ class Services:
 def build_http_client(
     settings: Settings, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
+    """The one pooled upstream client: httpx's API over the configured transport.
+
+    ``RUNPOD_HTTP_TRANSPORT=aiohttp`` (default) uses httpx-aiohttp: httpcore's own pool scans
+    every connection for every queued request, which profiled at 75 % of the CPU of a
+    1,000-turn burst here (docs/benchmarks.md); ``httpx`` keeps httpx's default transport.
+    """
     limits = httpx.Limits(
         max_connections=settings.runpod_max_connections,
         max_keepalive_connections=settings.runpod_max_connections,
         keepalive_expiry=30,
     )
+    if transport is None and settings.runpod_http_transport == "aiohttp":
+        transport = AiohttpTransport(limits=limits)
     # Per-request timeouts come from each turn's deadline; this is only the outer bound.
     return httpx.AsyncClient(transport=transport, limits=limits, timeout=httpx.Timeout(30.0))
 
@@ -137,6 +146,15 @@ def create_app(
                 await background.drain(grace_s=settings.runpod_cancel_timeout_ms / 1000 + 1)
                 log.info("gateway_stopped")
 
-    app = Starlette(routes=[*webhook.routes(), *llm.routes(), *ops.routes()], lifespan=lifespan)
+    app = Starlette(
+        routes=[
+            *webhook.routes(),
+            *llm.routes(),
+            *chat.routes(),
+            *ops.routes(),
+            *admin.routes(),
+        ],
+        lifespan=lifespan,
+    )
     app.state.metrics = metrics
     return app

@@ -32,7 +32,7 @@ import structlog
 
 from app.background import Background
 from app.budget import Deadline
-from app.errors import BudgetExceeded, JobFailed, UpstreamUnavailable
+from app.errors import BudgetExceeded, GatewayError, JobFailed, UpstreamUnavailable
 from app.limits import UpstreamLimits
 from app.metrics import Metrics
 
@@ -206,7 +206,7 @@ class RunPodClient:
         deadline = Deadline.after_ms(self._tuning.cancel_timeout_ms)
         try:
             response = await self._request("cancel", "POST", f"/cancel/{job_id}", deadline)
-        except (httpx.HTTPError, TimeoutError) as exc:
+        except (httpx.HTTPError, TimeoutError, GatewayError) as exc:
             log.warning("runpod_cancel_failed", job_id=job_id, error=type(exc).__name__)
             return False
         ok = response.status_code < 400
@@ -260,8 +260,9 @@ class RunPodClient:
                         if status in TERMINAL:
                             finished = True
                             if status != "COMPLETED":
-                                raise JobFailed(status, _error_text(polled.get("error")),
-                                                job_id=job_id)  # fmt: skip
+                                raise JobFailed(
+                                    status, _error_text(polled.get("error")), job_id=job_id
+                                )
                             return
                 if deadline.expired:
                     raise BudgetExceeded(job_id=job_id, last_status=status)
@@ -348,8 +349,9 @@ class RunPodClient:
         try:
             data = response.json()
         except ValueError:
-            log.warning("runpod_malformed_body", op=op, code=response.status_code,
-                        body=response.text[:200])  # fmt: skip
+            log.warning(
+                "runpod_malformed_body", op=op, code=response.status_code, body=response.text[:200]
+            )
             raise UpstreamUnavailable(f"{op}: malformed body", op=op) from None
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
             if response.status_code >= 400:

@@ -24,10 +24,20 @@ DEFAULT_FALLBACK = (
 )
 
 
-_DEFAULT_CONCURRENCY = (("runsync", 400), ("run", 200), ("status", 400), ("stream", 400),
-                        ("cancel", 20))  # fmt: skip
-_DEFAULT_RATES = (("runsync", 2000), ("run", 1000), ("status", 2000), ("stream", 2000),
-                  ("cancel", 100))  # runpod.md §1.8  # fmt: skip
+_DEFAULT_CONCURRENCY = (
+    ("runsync", 400),
+    ("run", 200),
+    ("status", 400),
+    ("stream", 400),
+    ("cancel", 20),
+)
+_DEFAULT_RATES = (
+    ("runsync", 2000),
+    ("run", 1000),
+    ("status", 2000),
+    ("stream", 2000),
+    ("cancel", 100),
+)  # runpod.md §1.8
 
 
 class ConfigError(ValueError):
@@ -83,6 +93,7 @@ class Settings:
     runpod_poll_max_ms: int = 1000
     runpod_cancel_timeout_ms: int = 2000
     runpod_max_connections: int = 512
+    runpod_http_transport: str = "aiohttp"
     web_concurrency: int = 1
     # VAPI protocol and verification (issue #3, vapi.md §4)
     public_url: str = "http://127.0.0.1:8000"
@@ -119,11 +130,19 @@ class Settings:
     late_result_delivery: bool = False
     max_inflight_turns: int = 5000
     runpod_concurrency: tuple[tuple[str, int], ...] = (
-        ("runsync", 400), ("run", 200), ("status", 400), ("stream", 400), ("cancel", 20),
-    )  # fmt: skip
+        ("runsync", 400),
+        ("run", 200),
+        ("status", 400),
+        ("stream", 400),
+        ("cancel", 20),
+    )
     runpod_rate_per_10s: tuple[tuple[str, int], ...] = (
-        ("runsync", 2000), ("run", 1000), ("status", 2000), ("stream", 2000), ("cancel", 100),
-    )  # fmt: skip
+        ("runsync", 2000),
+        ("run", 1000),
+        ("status", 2000),
+        ("stream", 2000),
+        ("cancel", 100),
+    )
     # Worker compatibility (issue #5)
     runpod_job_format: str = "pete"
     # Operations (issue #6)
@@ -186,6 +205,9 @@ class Settings:
             ),
             "runpod_max_connections": reader.integer(
                 "RUNPOD_MAX_CONNECTIONS", 512, low=1, high=100_000
+            ),
+            "runpod_http_transport": reader.choice(
+                "RUNPOD_HTTP_TRANSPORT", "aiohttp", ("aiohttp", "httpx")
             ),
             "web_concurrency": reader.integer("WEB_CONCURRENCY", 1, low=1, high=64),
             "public_url": reader.text("PUBLIC_URL", "").rstrip("/"),

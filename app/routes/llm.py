@@ -84,8 +84,9 @@ async def chat_completions(request: Request) -> Response:
     svc = services(request)
     if not authorized(request, svc.settings.llm_api_key.reveal()):
         svc.metrics.auth_failures.labels(reason="llm_bad_key").inc()
-        return _error(401, "invalid or missing API key", kind="invalid_request_error",
-                      code="invalid_api_key")  # fmt: skip
+        return _error(
+            401, "invalid or missing API key", kind="invalid_request_error", code="invalid_api_key"
+        )
     try:
         raw = await read_body(request, svc.settings.max_body_bytes)
     except BodyTooLarge as exc:
@@ -93,13 +94,15 @@ async def chat_completions(request: Request) -> Response:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        return _error(400, "the body is not valid JSON", kind="invalid_request_error",
-                      code="invalid_json")  # fmt: skip
+        return _error(
+            400, "the body is not valid JSON", kind="invalid_request_error", code="invalid_json"
+        )
     try:
         job = job_from_request(body)
     except InvalidRequest as exc:
-        return _error(422, str(exc), kind="invalid_request_error", code="invalid_value",
-                      param=exc.param)  # fmt: skip
+        return _error(
+            422, str(exc), kind="invalid_request_error", code="invalid_value", param=exc.param
+        )
     cid = completion_id()
     model = job.get("model") or svc.settings.model_name
     structlog.contextvars.bind_contextvars(call_id=job.get("call_id"), turn_id=cid)

@@ -1,0 +1,80 @@
+"""Gateway test harness: a real gateway and a real (emulated) RunPod, both on loopback.
+
+``stack(virtual_worker, **env)`` serves the RunPod emulator with a scripted in-process worker
+and a gateway pointed at it, and yields a :class:`Stack` with an httpx client for the gateway and
+the emulator's live state for assertions (which jobs ran, which were cancelled).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from app.main import create_app
+from app.settings import Settings
+from devstack.emulator import Behavior, Emulator, EmulatorConfig, create_emulator
+from devstack.serve import serve
+
+API_KEY = "rp-test-key"
+
+
+@dataclass
+class Stack:
+    client: httpx.AsyncClient
+    gateway_url: str
+    runpod_url: str
+    emulator: Emulator
+    app: Any
+
+
+def tool_calls_message(*calls: tuple[str, str, Mapping[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "message": {
+            "type": "tool-calls",
+            "call": {"id": "call-test"},
+            "toolCallList": [
+                {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+                for cid, name, args in calls
+            ],
+            **extra,
+        }
+    }
+
+
+@contextlib.asynccontextmanager
+async def stack(
+    virtual_worker: Callable[[Mapping[str, Any]], Behavior] | None = None,
+    *,
+    emulator_config: Mapping[str, Any] | None = None,
+    **env: str,
+) -> AsyncIterator[Stack]:
+    emulator_app = create_emulator(
+        EmulatorConfig(
+            endpoint_ids=("local",),
+            api_key=API_KEY,
+            virtual_worker=virtual_worker or (lambda _input: Behavior()),
+            **dict(emulator_config or {}),
+        )
+    )
+    async with serve(emulator_app) as runpod_base:
+        runpod_url = f"{runpod_base}/v2/local"
+        settings = Settings.from_env(
+            {"RUNPOD_ENDPOINT_URL": runpod_url, "RUNPOD_API_KEY": API_KEY, **env}
+        )
+        app = create_app(settings, registry=CollectorRegistry())
+        async with (
+            serve(app) as gateway_url,
+            httpx.AsyncClient(base_url=gateway_url, timeout=30) as client,
+        ):
+            yield Stack(client, gateway_url, runpod_url, emulator_app.state.emulator, app)
+
+
+@pytest.fixture
+def make_stack() -> Callable[..., contextlib.AbstractAsyncContextManager[Stack]]:
+    return stack
