@@ -78,8 +78,10 @@ class HealthMonitor:
 
     async def keep_warm(self) -> None:
         """Submit one tiny warm-up job (``/run``: nobody waits for it)."""
-        body = {"input": build_job_input(type="warmup"), "policy": {"ttl": 60_000,
-                "executionTimeout": 30_000}}  # fmt: skip
+        body = {
+            "input": build_job_input(type="warmup"),
+            "policy": {"ttl": 60_000, "executionTimeout": 30_000},
+        }
         try:
             data = await self._runpod.submit(body, Deadline.after_ms(800))
             log.info("keep_warm_submitted", job_id=data.get("id"))

@@ -40,7 +40,6 @@ class LateDelivery:
                 )
                 log.info("late_result_delivered", tool=tool_name, code=response.status_code)
             except httpx.HTTPError as exc:
-                log.warning("late_result_delivery_failed", tool=tool_name,
-                            error=type(exc).__name__)  # fmt: skip
+                log.warning("late_result_delivery_failed", tool=tool_name, error=type(exc).__name__)
 
         return deliver

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import structlog
@@ -22,6 +23,7 @@ from starlette.applications import Starlette
 from app.background import Background
 from app.breaker import CircuitBreaker
 from app.health import HealthMonitor
+from app.idempotency import InMemoryIdempotencyStore
 from app.limits import UpstreamLimits
 from app.livecall import LateDelivery
 from app.llm import LlmTurns
@@ -29,8 +31,12 @@ from app.metrics import Metrics
 from app.routes import admin, chat, llm, ops, webhook
 from app.runpod import RunPodClient, Tuning
 from app.settings import Settings
+from app.tool_registry import build_registry, template_tool_names
 from app.tools import ToolRunner
 from app.turns import Turns
+from app.vapi.assistant import AssistantTemplate, load_template
+from app.vapi.auth import AuthConfig, configured
+from app.webhooks import Webhooks
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +54,8 @@ class Services:
     turns: Turns
     limits: UpstreamLimits
     llm: LlmTurns
+    auth: AuthConfig
+    webhooks: Webhooks
 
 
 def build_http_client(
@@ -70,6 +78,39 @@ def build_http_client(
     return httpx.AsyncClient(transport=transport, limits=limits, timeout=httpx.Timeout(30.0))
 
 
+DEFAULT_TEMPLATE = Path(__file__).parent / "assistants" / "default.yaml"
+
+
+def auth_config(settings: Settings) -> AuthConfig:
+    return AuthConfig(
+        secret=settings.vapi_secret.reveal() or None,
+        secret_header=settings.vapi_secret_header,
+        hmac_secret=settings.vapi_hmac_secret.reveal() or None,
+        hmac_algorithm=settings.vapi_hmac_algorithm,  # type: ignore[arg-type]
+        hmac_header=settings.vapi_hmac_header,
+        hmac_encoding=settings.vapi_hmac_encoding,  # type: ignore[arg-type]
+        hmac_timestamp_header=settings.vapi_hmac_timestamp_header,
+        hmac_max_skew_s=settings.vapi_hmac_max_skew_s,
+    )
+
+
+def assistant_template(settings: Settings) -> AssistantTemplate:
+    """The assistant template (``ASSISTANT_TEMPLATE`` or the packaged demo); TemplateError."""
+    return load_template(settings.assistant_template or DEFAULT_TEMPLATE)
+
+
+def warn_if_open(settings: Settings, auth: AuthConfig) -> None:
+    if not configured(auth):
+        log.warning(
+            "webhook_verification_off",
+            hint="anyone who knows the URL can spend GPU time: set VAPI_SECRET or VAPI_HMAC_SECRET",
+        )
+    if not settings.llm_api_key:
+        log.warning(
+            "custom_llm_open", hint="set LLM_API_KEY and a matching VAPI custom-llm credential"
+        )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -77,6 +118,8 @@ def create_app(
     registry: CollectorRegistry | None = None,
 ) -> Starlette:
     metrics = Metrics(registry)
+    auth = auth_config(settings)
+    template = assistant_template(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -119,23 +162,45 @@ def create_app(
                 max_inflight=settings.max_inflight_turns,
                 cold_start_budget_ms=settings.cold_start_budget_ms,
             )
+            idempotency = InMemoryIdempotencyStore(
+                max_entries=settings.idempotency_max_entries,
+                ttl_s=max(1, settings.idempotency_ttl_s),
+            )
+            registry = build_registry(
+                template_tools=template_tool_names(template.base.get("assistant")),
+                configured=settings.runpod_tools.split(","),
+                destinations=template.destinations,
+            )
+            tools = ToolRunner(
+                turns=turns,
+                settings=settings,
+                registry=registry,
+                idempotency=idempotency,
+                background=background,
+                late_delivery=LateDelivery(http) if settings.late_result_delivery else None,
+            )
             app.state.services = Services(
                 settings=settings,
                 metrics=metrics,
                 background=background,
                 http=http,
                 runpod=runpod,
-                tools=ToolRunner(
-                    turns=turns,
-                    settings=settings,
-                    late_delivery=LateDelivery(http) if settings.late_result_delivery else None,
-                ),
+                tools=tools,
                 breaker=breaker,
                 health=health,
                 turns=turns,
                 limits=limits,
                 llm=LlmTurns(turns=turns, settings=settings, metrics=metrics),
+                auth=auth,
+                webhooks=Webhooks(
+                    settings=settings,
+                    tools=tools,
+                    turns=turns,
+                    template=template,
+                    idempotency=idempotency,
+                ),
             )
+            warn_if_open(settings, auth)
             health_task = asyncio.create_task(health.run(), name="runpod-health")
             log.info("gateway_started", endpoint=settings.endpoint_url, port=settings.port)
             try:

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 import structlog
 
@@ -171,7 +172,15 @@ class RunPodClient:
                 response = await self._request(
                     op, "POST", path, deadline, json_body=body, pre_acquired=True
                 )
-            except httpx.ConnectError as exc:
+            except httpx.HTTPError as exc:
+                if not never_sent(exc):
+                    # The body may have reached RunPod, which has no idempotency key: a
+                    # resubmit could run (and bill) the job twice (runpod.md §5). Give up.
+                    if deadline.expired:
+                        raise BudgetExceeded(last_status=f"{op} unanswered") from None
+                    raise UpstreamUnavailable(
+                        f"{op}: {type(exc).__name__}; not resubmitted", op=op
+                    ) from None
                 # Nothing reached RunPod: safe to try again while the budget allows.
                 attempt += 1
                 if not await self._backoff(attempt, None, deadline):
@@ -229,8 +238,10 @@ class RunPodClient:
             response = await self._request(
                 "run", "POST", "/run", deadline, json_body=body, pre_acquired=True
             )
-        except httpx.ConnectError as exc:
-            raise UpstreamUnavailable(f"run: cannot connect ({exc})", op="run") from None
+        except httpx.HTTPError as exc:
+            if deadline.expired:
+                raise BudgetExceeded(last_status="run unanswered") from None
+            raise UpstreamUnavailable(f"run: {type(exc).__name__}", op="run") from None
         data = self._job_body("run", response)
         if data is None:
             raise UpstreamUnavailable(f"run: HTTP {response.status_code}", op="run")
@@ -370,6 +381,18 @@ class RunPodClient:
             return False
         await deadline.sleep(delay)
         return True
+
+
+def never_sent(exc: BaseException) -> bool:
+    """True only when the connection was never established, so no request byte left us.
+
+    httpx's own transport says ``ConnectError``; httpx-aiohttp maps aiohttp's connector errors
+    to ``ConnectTimeout``, so look at the aiohttp cause as well.
+    """
+    if isinstance(exc, httpx.ConnectError):
+        return True
+    cause = exc.__cause__
+    return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
 
 
 def _retry_after_seconds(value: str | None) -> float | None:

@@ -110,6 +110,7 @@ class Settings:
     assistant_id: str = ""
     idempotency_ttl_s: int = 300
     idempotency_max_entries: int = 10_000
+    runpod_tools: str = ""
     # Budgets, fallbacks, breaker, admission (issue #4)
     turn_budget_ms: int = 8000
     first_token_budget_ms: int = 1500
@@ -232,6 +233,7 @@ class Settings:
             "idempotency_max_entries": reader.integer(
                 "IDEMPOTENCY_MAX_ENTRIES", 10_000, low=1, high=10_000_000
             ),
+            "runpod_tools": reader.text("RUNPOD_TOOLS", ""),
             "turn_budget_ms": reader.integer("TURN_BUDGET_MS", 8000, low=100, high=300_000),
             "first_token_budget_ms": reader.integer(
                 "FIRST_TOKEN_BUDGET_MS", 1500, low=50, high=300_000

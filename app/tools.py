@@ -6,28 +6,35 @@ budget (``TOOL_BUDGET_MS``) is a hard bound: a call still running at the deadlin
 the fallback sentence (a ``result`` the assistant can speak, never silence) and its job is
 cancelled in the background (runpod.md §5), or, with ``LATE_RESULT_DELIVERY=on`` and a
 ``call.monitor.controlUrl``, left running and spoken through Live Call Control when it lands
-(vapi.md §5). The job input is contract v1 ``type: "tool"`` with the
+(vapi.md §5). Tool names go through the
+:class:`~app.tool_registry.ToolRegistry` (unknown → per-result ``error``); a redelivered call
+(same call id and ``toolCallId``) joins or reuses the first one's result (idempotency store).
+The job input is contract v1 ``type: "tool"`` with the
 tool's name, its arguments and the conversation so far (``artifact.messagesOpenAIFormatted``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
 
+from app.background import Background
 from app.budget import Deadline
 from app.errors import GatewayError, Overloaded, UpstreamError
+from app.idempotency import IdempotencyStore, make_key
 from app.livecall import LateDelivery
 from app.settings import Settings
+from app.tool_registry import ToolRegistry
 from app.turns import Turns
 from app.vapi.toolcalls import ToolCall, ToolResult, extract_tool_calls, tool_results_reply
 from gpu_worker.contract import ROLES, ContractError, build_job_input, normalize_output
 
 log = structlog.get_logger(__name__)
 
+ASYNC_TOOL_BUDGET_MS = 120_000  # an async tool's job: nobody is waiting on the line
 MAX_HISTORY = 40  # messages of context sent with a tool job (bounded payload, bounded prompt)
 
 
@@ -56,10 +63,16 @@ class ToolRunner:
         *,
         turns: Turns,
         settings: Settings,
+        registry: ToolRegistry,
+        idempotency: IdempotencyStore,
+        background: Background,
         late_delivery: LateDelivery | None = None,
     ) -> None:
         self._turns = turns
         self._settings = settings
+        self._registry = registry
+        self._idempotency = idempotency
+        self._background = background
         self._metrics = turns.metrics
         self._late_delivery = late_delivery
 
@@ -71,16 +84,38 @@ class ToolRunner:
         calls = extract_tool_calls(message)
         if not calls:
             return {"results": []}
+        results = await self.run_calls(calls, message, call_id=call_id, deadline=deadline)
+        return tool_results_reply(results)
+
+    async def run_calls(
+        self,
+        calls: list[ToolCall],
+        message: Mapping[str, Any],
+        *,
+        call_id: str | None,
+        deadline: Deadline,
+    ) -> list[ToolResult]:
+        """Each call concurrently; a redelivered call (same call and toolCallId) runs once."""
         conversation = conversation_of(message)
         control_url = _control_url(message)
+
+        def once(call: ToolCall) -> Awaitable[ToolResult]:
+            async def compute() -> ToolResult:
+                return await self._one(call, conversation, call_id, control_url, deadline)
+
+            return self._shared(make_key("tool", call_id, call.id, call.name), compute)
+
         try:
             with self._turns.admit():
-                results = await asyncio.gather(
-                    *(self._one(c, conversation, call_id, control_url, deadline) for c in calls)
-                )
+                return list(await asyncio.gather(*(once(c) for c in calls)))
         except Overloaded:
-            results = [self._fallback_result(c, "overloaded") for c in calls]
-        return tool_results_reply(results)
+            return [self._fallback_result(c, "overloaded") for c in calls]
+
+    async def _shared(self, key: str, compute: Callable[[], Awaitable[ToolResult]]) -> ToolResult:
+        result, shared = await self._idempotency.run_once(key, compute)
+        if shared:
+            log.info("tool_call_deduplicated", tool=result.call.name)
+        return result
 
     async def _one(
         self,
@@ -92,6 +127,12 @@ class ToolRunner:
     ) -> ToolResult:
         if call.problem:
             return ToolResult(call, error=call.problem)
+        kind = self._registry.kind(call.name)
+        if kind is None:
+            log.info("tool_unknown", tool=call.name)
+            return ToolResult(call, error=f"Unknown tool: {call.name}")
+        if kind == "local":
+            return await self._registry.local[call.name](call)
         try:
             job = build_job_input(
                 type="tool",
@@ -105,6 +146,13 @@ class ToolRunner:
         on_late = None
         if self._late_delivery is not None and control_url:
             on_late = self._late_delivery.for_call(control_url, call.name)
+        if call.is_async:
+            # VAPI does not wait for async tools (vapi.md §2.2): acknowledge now, run the job
+            # in the background and speak its result through Live Call Control when enabled.
+            self._background.spawn(
+                self._run_async(job, call, on_late), name=f"async-tool-{call.name}"
+            )
+            return ToolResult(call, result="Request received.")
         try:
             # asyncio's loop clock is time.monotonic on every platform we run on, so the
             # deadline doubles as a hard guard around everything the job awaits.
@@ -121,6 +169,17 @@ class ToolRunner:
             log.warning("tool_job_empty", tool=call.name, job_id=result.id, error=output.error)
             return self._fallback_result(call, "failed")
         return ToolResult(call, result=output.text.strip())
+
+    async def _run_async(self, job: dict[str, Any], call: ToolCall, on_late: Any) -> None:
+        deadline = Deadline.after_ms(ASYNC_TOOL_BUDGET_MS)
+        try:
+            result = await self._turns.run(job, deadline)
+        except GatewayError as exc:
+            log.warning("async_tool_failed", tool=call.name, reason=exc.reason)
+            return
+        log.info("async_tool_done", tool=call.name, job_id=result.id)
+        if on_late is not None:
+            await on_late(result)
 
     def _fallback_result(self, call: ToolCall, reason: str) -> ToolResult:
         self._metrics.fallbacks.labels(reason=reason).inc()

@@ -314,7 +314,9 @@ def _from_mapping(out: Mapping[str, Any]) -> WorkerOutput:
 def _from_choices(out: Mapping[str, Any], choices: list[Any]) -> WorkerOutput:
     first = choices[0] if choices and isinstance(choices[0], Mapping) else {}
     if isinstance(first.get("tokens"), list):  # worker-vllm legacy batches
-        text = "".join(str(t) for c in choices if isinstance(c, Mapping) for t in c.get("tokens", []))
+        text = "".join(
+            str(t) for c in choices if isinstance(c, Mapping) for t in c.get("tokens", [])
+        )
         return WorkerOutput(text=text)
     body = first.get("message") or first.get("delta") or {}
     text = body.get("content") if isinstance(body, Mapping) else None

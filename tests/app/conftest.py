@@ -52,13 +52,15 @@ async def stack(
     virtual_worker: Callable[[Mapping[str, Any]], Behavior] | None = None,
     *,
     emulator_config: Mapping[str, Any] | None = None,
+    no_worker: bool = False,
     **env: str,
 ) -> AsyncIterator[Stack]:
+    """``no_worker=True``: no virtual worker either, so jobs queue like a cold endpoint."""
     emulator_app = create_emulator(
         EmulatorConfig(
             endpoint_ids=("local",),
             api_key=API_KEY,
-            virtual_worker=virtual_worker or (lambda _input: Behavior()),
+            virtual_worker=None if no_worker else virtual_worker or (lambda _i: Behavior()),
             **dict(emulator_config or {}),
         )
     )

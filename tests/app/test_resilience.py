@@ -14,6 +14,12 @@ from devstack.emulator import Behavior, OpLimit
 from tests.app.conftest import stack, tool_calls_message
 
 BODY = tool_calls_message(("c1", "lookup_rent", {"unit": "4B"}))
+_ids = iter(range(1_000_000))
+
+
+def fresh() -> dict[str, Any]:
+    """A tool-calls message with a new toolCallId (the same id would be deduplicated)."""
+    return tool_calls_message((f"c{next(_ids)}", "lookup_rent", {"unit": "4B"}))
 
 
 class Switch:
@@ -31,20 +37,20 @@ async def test_breaker_opens_answers_fast_without_runpod_and_recovers() -> None:
     switch = Switch()
     async with stack(switch, BREAKER_FAILURES="3", BREAKER_RESET_S="1", HEALTH_POLL_S="3600") as s:
         for _ in range(3):
-            r = await s.client.post("/vapi/webhook", json=BODY)
+            r = await s.client.post("/vapi/webhook", json=fresh())
             assert r.json()["results"][0]["result"] == DEFAULT_FALLBACK
         submits = dict(s.emulator.stats()["requests"])
         timings = []
         for _ in range(5):
             started = time.perf_counter()
-            r = await s.client.post("/vapi/webhook", json=BODY)
+            r = await s.client.post("/vapi/webhook", json=fresh())
             timings.append(time.perf_counter() - started)
             assert r.json()["results"][0]["result"] == DEFAULT_FALLBACK
         assert dict(s.emulator.stats()["requests"]) == submits, "breaker let a call through"
         assert sorted(timings)[len(timings) // 2] < 0.010, timings
         switch.failing = False
         await asyncio.sleep(1.05)
-        r = await s.client.post("/vapi/webhook", json=BODY)
+        r = await s.client.post("/vapi/webhook", json=fresh())
         assert "Emulated result" in r.json()["results"][0]["result"]
         assert s.app.state.services.breaker.state == "closed"
 
@@ -55,7 +61,7 @@ async def test_deadline_expiries_do_not_open_the_breaker() -> None:
         lambda _input: Behavior(run_s=5), TOOL_BUDGET_MS="300", BREAKER_FAILURES="2"
     ) as s:
         for _ in range(4):
-            await s.client.post("/vapi/webhook", json=BODY)
+            await s.client.post("/vapi/webhook", json=fresh())
         assert s.app.state.services.breaker.state == "closed"
 
 
@@ -66,10 +72,10 @@ async def test_turns_beyond_max_inflight_get_the_overloaded_fallback_at_once() -
         MAX_INFLIGHT_TURNS="2",
         FALLBACK_OVERLOADED="We're very busy, one moment.",
     ) as s:
-        slow = [asyncio.create_task(s.client.post("/vapi/webhook", json=BODY)) for _ in range(2)]
+        slow = [asyncio.create_task(s.client.post("/vapi/webhook", json=fresh())) for _ in range(2)]
         await asyncio.sleep(0.2)
         started = time.perf_counter()
-        r = await s.client.post("/vapi/webhook", json=BODY)
+        r = await s.client.post("/vapi/webhook", json=fresh())
         assert time.perf_counter() - started < 0.2
         assert r.json()["results"][0]["result"] == "We're very busy, one moment."
         for task in slow:
@@ -105,7 +111,7 @@ async def test_a_burst_of_1000_turns_stays_under_the_upstream_caps() -> None:
 
             async def turn() -> tuple[float, httpx.Response]:
                 started = time.monotonic()
-                r = await client.post("/vapi/webhook", json=BODY)
+                r = await client.post("/vapi/webhook", json=fresh())
                 return time.monotonic() - started, r
 
             replies = await asyncio.gather(*(turn() for _ in range(1000)))

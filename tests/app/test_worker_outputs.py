@@ -33,15 +33,28 @@ SHAPES: list[tuple[str, Any]] = [
         {
             "object": "chat.completion",
             "model": "m",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Rent is due."},
-                         "finish_reason": "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Rent is due."},
+                    "finish_reason": "stop",
+                }
+            ],
         },
-    ),  # fmt: skip
-    ("ollama-chat", {"model": "llama3.2", "message": {"role": "assistant",
-                     "content": "Rent is due."}, "done": True}),  # fmt: skip
+    ),
+    (
+        "ollama-chat",
+        {
+            "model": "llama3.2",
+            "message": {"role": "assistant", "content": "Rent is due."},
+            "done": True,
+        },
+    ),
     ("ollama-generate", {"model": "llama3.2", "response": "Rent is due.", "done": True}),
-    ("vllm-legacy-batches", [{"choices": [{"tokens": ["Rent ", "is "]}]},
-                             {"choices": [{"tokens": ["due."]}]}]),  # fmt: skip
+    (
+        "vllm-legacy-batches",
+        [{"choices": [{"tokens": ["Rent ", "is "]}]}, {"choices": [{"tokens": ["due."]}]}],
+    ),
     ("runpod-vllm-text", {"text": ["Rent is due."], "input_tokens": 3}),
     ("worker-vllm-sse-whole", [SSE]),
     ("worker-vllm-sse-split", [SSE[:37], SSE[37:150], SSE[150:]]),
@@ -81,12 +94,32 @@ def test_tool_calls_split_across_chunks_are_reassembled() -> None:
     """OpenAI streamed tool-call arguments arrive in pieces and are joined per index."""
     acc = StreamAccumulator()
     for args in ('{"unit"', ': "4B"}'):
-        acc.feed({"choices": [{"index": 0, "delta": {"tool_calls": [
-            {"index": 0, "id": "call_1" if args.startswith("{") else None,
-             "function": {"name": "lookup_rent" if args.startswith("{") else None,
-                          "arguments": args}}]}}]})  # fmt: skip
+        acc.feed(
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {
+                            "tool_calls": [
+                                {
+                                    "index": 0,
+                                    "id": "call_1" if args.startswith("{") else None,
+                                    "function": {
+                                        "name": "lookup_rent" if args.startswith("{") else None,
+                                        "arguments": args,
+                                    },
+                                }
+                            ]
+                        },
+                    }
+                ]
+            }
+        )
     calls = acc.result().tool_calls
     assert calls == [
-        {"id": "call_1", "type": "function",
-         "function": {"name": "lookup_rent", "arguments": '{"unit": "4B"}'}}
-    ]  # fmt: skip
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "lookup_rent", "arguments": '{"unit": "4B"}'},
+        }
+    ]
