@@ -161,6 +161,8 @@ def create_app(
                 background=background,
                 max_inflight=settings.max_inflight_turns,
                 cold_start_budget_ms=settings.cold_start_budget_ms,
+                job_format=settings.runpod_job_format,
+                model=settings.runpod_model or None,
             )
             idempotency = InMemoryIdempotencyStore(
                 max_entries=settings.idempotency_max_entries,

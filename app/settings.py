@@ -146,6 +146,7 @@ class Settings:
     )
     # Worker compatibility (issue #5)
     runpod_job_format: str = "pete"
+    runpod_model: str = ""
     # Operations (issue #6)
     metrics_token: Secret = field(default_factory=lambda: Secret(""))
     admin_token: Secret = field(default_factory=lambda: Secret(""))
@@ -267,6 +268,7 @@ class Settings:
             "runpod_job_format": reader.choice(
                 "RUNPOD_JOB_FORMAT", "pete", ("pete", "openai", "ollama", "prompt")
             ),
+            "runpod_model": reader.text("RUNPOD_MODEL", ""),
             "metrics_token": Secret(reader.text("METRICS_TOKEN", "")),
             "admin_token": Secret(reader.text("ADMIN_TOKEN", "")),
             "chat_budget_ms": reader.integer("CHAT_BUDGET_MS", 15000, low=100, high=300_000),

@@ -10,6 +10,8 @@ and chat all behave alike:
 * cold-start awareness — while RunPod's ``/health`` shows no serving worker and a queue, the
   turn's deadline shrinks to ``COLD_START_BUDGET_MS`` so the caller hears the fallback sooner,
   and the job is left running (not cancelled) so it still warms a worker;
+* the worker's input shape — ``RUNPOD_JOB_FORMAT`` (pete|openai|ollama|prompt) rewrites the v1
+  input for workers we did not build (gpu_worker/formats.py);
 * late results — a job left running past its turn is watched in the background; its result is
   logged and counted, and delivered to VAPI's Live Call Control when enabled.
 
@@ -31,6 +33,7 @@ from app.errors import BreakerOpen, BudgetExceeded, GatewayError, Overloaded, Up
 from app.health import HealthMonitor
 from app.metrics import Metrics
 from app.runpod import JobResult, RunPodClient
+from gpu_worker.formats import to_worker_input
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +52,8 @@ class Turns:
         background: Background,
         max_inflight: int,
         cold_start_budget_ms: int,
+        job_format: str = "pete",
+        model: str | None = None,
     ) -> None:
         self.runpod = runpod
         self.breaker = breaker
@@ -57,6 +62,8 @@ class Turns:
         self.background = background
         self.max_inflight = max_inflight
         self.cold_start_budget_ms = cold_start_budget_ms
+        self.job_format = job_format
+        self.model = model
         self.inflight = 0
 
     @contextlib.contextmanager
@@ -89,7 +96,7 @@ class Turns:
         keep = cold or on_late is not None
         try:
             result = await self.runpod.run_job(
-                job_input,
+                self.for_worker(job_input),
                 deadline,
                 on_overrun=(lambda job_id: self.watch_late(job_id, on_late)) if keep else None,
             )
@@ -108,7 +115,7 @@ class Turns:
             raise BreakerOpen("circuit breaker open")
         ok = False
         try:
-            async for piece in self.runpod.stream_job(job_input, deadline):
+            async for piece in self.runpod.stream_job(self.for_worker(job_input), deadline):
                 yield piece
             ok = True
         except UpstreamError:
@@ -119,6 +126,10 @@ class Turns:
                 self.breaker.record_success()
             else:
                 self.breaker.release_probe()
+
+    def for_worker(self, job_input: dict[str, Any]) -> dict[str, Any]:
+        """The v1 input in the deployed worker's own shape (``RUNPOD_JOB_FORMAT``)."""
+        return to_worker_input(job_input, self.job_format, model=self.model)
 
     def watch_late(self, job_id: str, on_late: LateHandler | None) -> None:
         self.background.spawn(self._watch(job_id, on_late), name=f"late-{job_id}")

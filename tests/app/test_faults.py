@@ -77,7 +77,7 @@ async def test_each_fault_still_gets_a_timely_vapi_valid_reply(name: str) -> Non
 
 
 async def test_cold_start_answers_early_and_leaves_the_job_to_warm_a_worker() -> None:
-    """RunPod /health shows a queue and no worker: fallback after COLD_START_BUDGET_MS, no cancel."""
+    """/health shows a queue and no worker: fallback after COLD_START_BUDGET_MS, no cancel."""
     async with stack(
         no_worker=True,
         TOOL_BUDGET_MS="6000",
