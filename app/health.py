@@ -83,7 +83,7 @@ class HealthMonitor:
             "policy": {"ttl": 60_000, "executionTimeout": 30_000},
         }
         try:
-            data = await self._runpod.submit(body, Deadline.after_ms(800))
+            data = await self._runpod.submit(body, Deadline.after_ms(3000), queue_only=True)
             log.info("keep_warm_submitted", job_id=data.get("id"))
         except Exception as exc:
             log.warning("keep_warm_failed", error=type(exc).__name__)

@@ -19,6 +19,7 @@ import structlog
 from httpx_aiohttp import AiohttpTransport
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from app.background import Background
 from app.breaker import CircuitBreaker
@@ -28,6 +29,7 @@ from app.limits import UpstreamLimits
 from app.livecall import LateDelivery
 from app.llm import LlmTurns
 from app.metrics import Metrics
+from app.requestlog import RequestLog
 from app.routes import admin, chat, llm, ops, webhook
 from app.runpod import RunPodClient, Tuning
 from app.settings import Settings
@@ -221,6 +223,7 @@ def create_app(
             *ops.routes(),
             *admin.routes(),
         ],
+        middleware=[Middleware(RequestLog, metrics=metrics)],
         lifespan=lifespan,
     )
     app.state.metrics = metrics

@@ -157,11 +157,18 @@ class RunPodClient:
 
     # ------------------------------------------------------------------ operations
 
-    async def submit(self, body: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
-        """``/runsync`` (or ``/run`` under 1 s left); retries 429 and connect errors only."""
+    async def submit(
+        self, body: dict[str, Any], deadline: Deadline, *, queue_only: bool = False
+    ) -> dict[str, Any]:
+        """``/runsync`` (or ``/run`` under 1 s left, or when ``queue_only``: nobody waits for the
+        result, e.g. warm-ups); retries 429 and connect errors only."""
         attempt = 0
         while True:
-            wait = runsync_wait_ms(deadline.remaining_ms(), self._tuning.wait_margin_ms)
+            wait = (
+                None
+                if queue_only
+                else runsync_wait_ms(deadline.remaining_ms(), self._tuning.wait_margin_ms)
+            )
             # A full /runsync cap (or a budget under its 1 s minimum) submits with /run instead.
             if wait and self._limits.try_acquire("runsync"):
                 op, path = "runsync", f"/runsync?wait={wait}"

@@ -42,8 +42,7 @@ log = structlog.get_logger(__name__)
 
 MAX_WARMUP = 10
 WARMUP_POLICY = {"ttl": 60_000, "executionTimeout": 30_000}
-# Under RunPod's 1 s minimum ``wait``, RunPodClient.submit uses /run: nobody waits for warm-ups.
-WARMUP_SUBMIT_MS = 999
+WARMUP_SUBMIT_MS = 3000  # to get each warm-up queued with /run (nobody waits for its result)
 STATUS_TIMEOUT_MS = 5000
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _MAX_ADMIN_BODY = 4096
@@ -118,7 +117,10 @@ async def _warmup(request: Request, count: int) -> Response:
     runpod = services(request).runpod
     body = {"input": build_job_input(type="warmup"), "policy": WARMUP_POLICY}
     results = await asyncio.gather(
-        *(runpod.submit(body, Deadline.after_ms(WARMUP_SUBMIT_MS)) for _ in range(count)),
+        *(
+            runpod.submit(body, Deadline.after_ms(WARMUP_SUBMIT_MS), queue_only=True)
+            for _ in range(count)
+        ),
         return_exceptions=True,
     )
     submitted = [{"id": r["id"], "status": r["status"]} for r in results if isinstance(r, dict)]

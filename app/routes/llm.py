@@ -69,7 +69,6 @@ def job_from_request(body: Any, *, max_tokens_default: int | None = None) -> dic
         return build_job_input(
             type="chat",
             messages=messages,
-            model=body.get("model") if isinstance(body.get("model"), str) else None,
             max_tokens=max_tokens,
             temperature=body.get("temperature"),
             stream=True,
@@ -104,7 +103,9 @@ async def chat_completions(request: Request) -> Response:
             422, str(exc), kind="invalid_request_error", code="invalid_value", param=exc.param
         )
     cid = completion_id()
-    model = job.get("model") or svc.settings.model_name
+    # The request's model is whatever the VAPI dashboard says; the worker serves its own MODEL
+    # (or RUNPOD_MODEL), so the name is only echoed back in the chunks.
+    model = body.get("model") if isinstance(body.get("model"), str) else svc.settings.model_name
     structlog.contextvars.bind_contextvars(call_id=job.get("call_id"), turn_id=cid)
     if body.get("stream") is True:
         return StreamingResponse(

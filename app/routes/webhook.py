@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app.metrics import type_label
+from app.requestlog import set_outcome
 from app.routes.common import BodyTooLarge, error_response, read_body, services
 from app.vapi.auth import UNAUTHORIZED_BODY, UNAUTHORIZED_STATUS, verify
 from app.vapi.messages import BadRequest, parse_envelope
@@ -50,7 +51,9 @@ async def vapi_webhook(request: Request) -> JSONResponse:
     except BadRequest as exc:
         svc.metrics.webhook_requests.labels(type="unknown", outcome="bad_request").inc()
         return JSONResponse(exc.as_dict(), status_code=400)
-    structlog.contextvars.bind_contextvars(call_id=msg.call_id, message_type=msg.type)
+    structlog.contextvars.bind_contextvars(
+        call_id=msg.call_id, message_type=msg.type, auth=auth.reason
+    )
     try:
         reply, outcome, after = await svc.webhooks.reply(msg)
     except Exception:  # the dispatcher never raises; this is the last line of defence
@@ -61,9 +64,7 @@ async def vapi_webhook(request: Request) -> JSONResponse:
     if msg.expects_reply:
         route = msg.type if msg.type in ("tool-calls", "assistant-request") else "webhook"
         svc.metrics.turn_duration.labels(route=route, outcome=outcome).observe(elapsed)
-    log.info(
-        "webhook", type=msg.type, outcome=outcome, auth=auth.reason, ms=round(elapsed * 1000, 1)
-    )
+    set_outcome(request, outcome)  # the canonical request line (app/requestlog.py) carries it
     return JSONResponse(reply, background=BackgroundTask(after) if after else None)
 
 
