@@ -29,6 +29,7 @@ from app.livecall import LateDelivery
 from app.settings import Settings
 from app.tool_registry import ToolRegistry
 from app.turns import Turns
+from app.vapi.replies import tool_calls_error_reply
 from app.vapi.toolcalls import ToolCall, ToolResult, extract_tool_calls, tool_results_reply
 from gpu_worker.contract import ROLES, ContractError, build_job_input, normalize_output
 
@@ -83,7 +84,8 @@ class ToolRunner:
         deadline = deadline or Deadline.after_ms(self._settings.tool_budget_ms)
         calls = extract_tool_calls(message)
         if not calls:
-            return {"results": []}
+            # Nothing to answer one by one: the batch-level error VAPI reads (vapi.md §2.2).
+            return tool_calls_error_reply("The tool request had no tool calls in it.")
         results = await self.run_calls(calls, message, call_id=call_id, deadline=deadline)
         return tool_results_reply(results)
 

@@ -8,6 +8,7 @@ the emulator's live state for assertions (which jobs ran, which were cancelled).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from app.main import create_app
 from app.settings import Settings
 from devstack.emulator import Behavior, Emulator, EmulatorConfig, create_emulator
 from devstack.serve import serve
+from tests.vapi_schema import assert_valid_reply
 
 API_KEY = "rp-test-key"
 
@@ -47,6 +49,20 @@ def tool_calls_message(*calls: tuple[str, str, Mapping[str, Any]], **extra: Any)
     }
 
 
+async def validate_vapi_reply(response: httpx.Response) -> None:
+    """Every 200 the webhook route gives in any test must be a reply VAPI's own SDK accepts."""
+    request = response.request
+    if request.url.path != "/vapi/webhook" or response.status_code != 200:
+        return
+    await response.aread()
+    try:
+        message_type = json.loads(request.content)["message"]["type"]
+    except (ValueError, KeyError, TypeError):
+        message_type = None
+    if isinstance(message_type, str):
+        assert_valid_reply(message_type, response.json())
+
+
 @contextlib.asynccontextmanager
 async def stack(
     virtual_worker: Callable[[Mapping[str, Any]], Behavior] | None = None,
@@ -72,7 +88,9 @@ async def stack(
         app = create_app(settings, registry=CollectorRegistry())
         async with (
             serve(app) as gateway_url,
-            httpx.AsyncClient(base_url=gateway_url, timeout=30) as client,
+            httpx.AsyncClient(
+                base_url=gateway_url, timeout=30, event_hooks={"response": [validate_vapi_reply]}
+            ) as client,
         ):
             yield Stack(client, gateway_url, runpod_url, emulator_app.state.emulator, app)
 
