@@ -11,7 +11,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app ./app
-COPY gpu_worker/__init__.py gpu_worker/contract.py gpu_worker/formats.py ./gpu_worker/
+COPY gpu_worker/__init__.py gpu_worker/contract.py gpu_worker/formats.py gpu_worker/envconfig.py ./gpu_worker/
 RUN pip wheel --wheel-dir /wheels .
 
 FROM python:3.11-slim

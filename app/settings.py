@@ -18,6 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gpu_worker.envconfig import ConfigError, Secret
+
+__all__ = ["ConfigError", "Secret", "Settings"]
+
 RUNPOD_API_BASE = "https://api.runpod.ai/v2"
 DEFAULT_FALLBACK = (
     "I'm sorry, I couldn't get that information just now. Let me help you another way."
@@ -38,41 +42,6 @@ _DEFAULT_RATES = (
     ("stream", 2000),
     ("cancel", 100),
 )  # runpod.md §1.8
-
-
-class ConfigError(ValueError):
-    """Every bad setting at once: ``problems`` maps each key to what is wrong with it."""
-
-    def __init__(self, problems: Mapping[str, str]) -> None:
-        self.problems = dict(problems)
-        lines = "\n".join(f"  {key}: {why}" for key, why in sorted(self.problems.items()))
-        super().__init__(f"invalid configuration ({len(self.problems)} problem(s)):\n{lines}")
-
-
-class Secret:
-    """A configured secret; never shows its value in repr, str or logs."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(("Secret", self._value))
-
-    def __repr__(self) -> str:
-        return "Secret('***')" if self._value else "Secret('')"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True, slots=True)
