@@ -21,13 +21,11 @@ Errors are the hierarchy in :mod:`app.errors`; ``delayTime``/``executionTime`` a
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import httpx
 import structlog
 
@@ -36,11 +34,19 @@ from app.budget import Deadline
 from app.errors import BudgetExceeded, GatewayError, JobFailed, UpstreamUnavailable
 from app.limits import UpstreamLimits
 from app.metrics import Metrics
+from app.runpod_wire import (
+    counts,
+    error_text,
+    job_policy,
+    ms_or_none,
+    never_sent,
+    retry_after_seconds,
+    runsync_wait_ms,
+)
 
 log = structlog.get_logger(__name__)
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
-WAIT_MIN_MS, WAIT_MAX_MS = 1000, 300_000
 STATUS_CALL_CAP_S = 5.0  # one /status read; polling continues within the deadline
 
 
@@ -60,19 +66,6 @@ class Tuning:
     poll_initial_ms: int = 100
     poll_max_ms: int = 1000
     cancel_timeout_ms: int = 2000
-
-
-def job_policy(budget_ms: int) -> dict[str, int]:
-    """Bound orphaned work on RunPod's side (runpod.md §1.7 limits: ttl ≥ 10 s, exec ≥ 5 s)."""
-    return {"ttl": max(10_000, budget_ms + 30_000), "executionTimeout": max(5_000, budget_ms)}
-
-
-def runsync_wait_ms(remaining_ms: int, margin_ms: int) -> int | None:
-    """``wait`` for /runsync, or None when RunPod's 1 s minimum no longer fits the budget."""
-    wait = remaining_ms - margin_ms
-    if wait < WAIT_MIN_MS:
-        return None
-    return min(wait, WAIT_MAX_MS)
 
 
 class RunPodClient:
@@ -122,7 +115,7 @@ class RunPodClient:
                 if status == "COMPLETED":
                     return self._completed(data)
                 if status in TERMINAL:
-                    raise JobFailed(status, _error_text(data.get("error")), job_id=job_id)
+                    raise JobFailed(status, error_text(data.get("error")), job_id=job_id)
                 if deadline.expired:
                     raise BudgetExceeded(job_id=job_id, last_status=status)
                 await deadline.sleep(backoff)
@@ -142,7 +135,7 @@ class RunPodClient:
             raise
 
     def _completed(self, data: dict[str, Any]) -> JobResult:
-        delay, execution = _ms(data.get("delayTime")), _ms(data.get("executionTime"))
+        delay, execution = ms_or_none(data.get("delayTime")), ms_or_none(data.get("executionTime"))
         if delay is not None:
             self._metrics.job_queue.observe(delay / 1000)
         if execution is not None:
@@ -279,7 +272,7 @@ class RunPodClient:
                             finished = True
                             if status != "COMPLETED":
                                 raise JobFailed(
-                                    status, _error_text(polled.get("error")), job_id=job_id
+                                    status, error_text(polled.get("error")), job_id=job_id
                                 )
                             return
                 if deadline.expired:
@@ -316,8 +309,8 @@ class RunPodClient:
         jobs = data.get("jobs") if isinstance(data, dict) else None
         workers = data.get("workers") if isinstance(data, dict) else None
         return {
-            "jobs": _counts(jobs, ("completed", "failed", "inProgress", "inQueue", "retried")),
-            "workers": _counts(
+            "jobs": counts(jobs, ("completed", "failed", "inProgress", "inQueue", "retried")),
+            "workers": counts(
                 workers, ("idle", "running", "initializing", "ready", "throttled", "unhealthy")
             ),
         }
@@ -381,46 +374,10 @@ class RunPodClient:
 
     async def _backoff(self, attempt: int, retry_after: str | None, deadline: Deadline) -> bool:
         """Sleep before a safe retry; False when the budget cannot afford another try."""
-        delay = _retry_after_seconds(retry_after)
+        delay = retry_after_seconds(retry_after)
         if delay is None:
             delay = min(1.0, 0.05 * 2**attempt) * (0.5 + random.random())
         if delay >= deadline.remaining() - 0.05:
             return False
         await deadline.sleep(delay)
         return True
-
-
-def never_sent(exc: BaseException) -> bool:
-    """True only when the connection was never established, so no request byte left us.
-
-    httpx's own transport says ``ConnectError``; httpx-aiohttp maps aiohttp's connector errors
-    to ``ConnectTimeout``, so look at the aiohttp cause as well.
-    """
-    if isinstance(exc, httpx.ConnectError):
-        return True
-    cause = exc.__cause__
-    return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
-
-
-def _ms(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _counts(raw: Any, keys: tuple[str, ...]) -> dict[str, int]:
-    raw = raw if isinstance(raw, dict) else {}
-    return {k: int(v) if isinstance(v := raw.get(k), int | float) else 0 for k in keys}
-
-
-def _error_text(error: Any) -> str | None:
-    if error is None or isinstance(error, str):
-        return error
-    return json.dumps(error)

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from app.budget import Deadline
-from app.runpod import job_policy, runsync_wait_ms
+from app.runpod_wire import job_policy, runsync_wait_ms
 
 
 def test_deadline_counts_down_and_never_goes_negative() -> None:

@@ -4,13 +4,19 @@ the right fallback reason is counted, and the job is cancelled where it should b
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 
+from app.main import create_app
+from app.settings import Settings
 from devstack.emulator import Behavior
+from devstack.serve import serve
 from tests.app.conftest import stack, tool_calls_message
 from tests.vapi_schema import assert_valid_reply
 
@@ -102,3 +108,31 @@ async def test_cold_start_answers_early_and_leaves_the_job_to_warm_a_worker() ->
         await asyncio.sleep(0.3)
         assert all(j.status == "IN_QUEUE" for j in s.emulator.jobs()), "cold jobs were cancelled"
         first.cancel()
+
+
+async def test_connection_refused_is_retried_then_answered_with_the_fallback() -> None:
+    """Nothing listening: the submit is retried (no byte left us), then the fallback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/v2/gone"
+    app = create_app(
+        Settings.from_env(
+            {"RUNPOD_ENDPOINT_URL": closed, "TOOL_BUDGET_MS": "1000", "HEALTH_POLL_S": "3600"}
+        ),
+        registry=CollectorRegistry(),
+    )
+    async with serve(app) as url, httpx.AsyncClient(base_url=url) as client:
+        started = time.monotonic()
+        r = await client.post("/vapi/webhook", json=BODY)
+        assert time.monotonic() - started <= 1.1
+        assert_valid_reply("tool-calls", r.json())
+        assert fallback_count(app, "failed") + fallback_count(app, "slow") == 1
+        attempts = sum(
+            app.state.metrics.registry.get_sample_value(
+                "pete_runpod_requests_total", {"op": op, "code": code}
+            )
+            or 0
+            for op in ("runsync", "run")
+            for code in ("error", "timeout")
+        )
+        assert attempts >= 2, attempts
