@@ -221,3 +221,37 @@ async def test_fuzzed_bodies_never_get_a_5xx() -> None:
                     json.loads(r.content)
     assert sum(seen.values()) >= 2000
     assert set(seen) <= {200, 400}, seen
+
+
+async def test_async_tools_are_acknowledged_at_once_and_still_run() -> None:
+    """A tool marked async: true is answered immediately; its job runs in the background."""
+    call = {
+        "id": "as-1",
+        "type": "function",
+        "function": {"name": "report_maintenance", "arguments": {"unit": "2", "issue": "leak"}},
+    }
+    message = {
+        "message": {
+            "type": "tool-calls",
+            "call": {"id": "call-async"},
+            "toolCallList": [call],
+            "toolWithToolCallList": [
+                {
+                    "type": "function",
+                    "async": True,
+                    "function": {"name": "report_maintenance"},
+                    "toolCall": call,
+                }
+            ],
+        }
+    }
+    async with stack(lambda _input: Behavior(run_s=3)) as s:
+        started = time.monotonic()
+        r = await s.client.post("/vapi/webhook", json=message)
+        assert time.monotonic() - started < 0.5
+        assert r.json()["results"][0]["result"] == "Request received."
+        for _ in range(50):
+            if s.emulator.jobs():
+                break
+            await asyncio.sleep(0.02)
+        assert [j.input["tool"]["name"] for j in s.emulator.jobs()] == ["report_maintenance"]
