@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -37,6 +38,13 @@ log = structlog.get_logger(__name__)
 
 ASYNC_TOOL_BUDGET_MS = 120_000  # an async tool's job: nobody is waiting on the line
 MAX_HISTORY = 40  # messages of context sent with a tool job (bounded payload, bounded prompt)
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackResult(ToolResult):
+    """A tool result that is our fallback sentence, not the tool's answer."""
+
+    reason: str = "failed"
 
 
 def conversation_of(message: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -79,15 +87,19 @@ class ToolRunner:
 
     async def answer(
         self, message: Mapping[str, Any], *, call_id: str | None, deadline: Deadline | None = None
-    ) -> dict[str, Any]:
-        """The ``{"results": [...]}`` reply for a tool-calls message, within the budget."""
+    ) -> tuple[dict[str, Any], str]:
+        """The ``{"results": [...]}`` reply for a tool-calls message within the budget, and its
+        outcome: ``ok``, or ``fallback`` when any call got a fallback sentence."""
         deadline = deadline or Deadline.after_ms(self._settings.tool_budget_ms)
         calls = extract_tool_calls(message)
         if not calls:
             # Nothing to answer one by one: the batch-level error VAPI reads (vapi.md §2.2).
-            return tool_calls_error_reply("The tool request had no tool calls in it.")
+            return tool_calls_error_reply(
+                "The tool request had no tool calls in it."
+            ), "bad_request"
         results = await self.run_calls(calls, message, call_id=call_id, deadline=deadline)
-        return tool_results_reply(results)
+        fell_back = any(isinstance(r, FallbackResult) for r in results)
+        return tool_results_reply(results), "fallback" if fell_back else "ok"
 
     async def run_calls(
         self,
@@ -188,7 +200,7 @@ class ToolRunner:
         if reason == "slow":
             self._metrics.budget_exceeded.labels(route="tool-calls").inc()
         log.info("tool_fallback", tool=call.name, reason=reason)
-        return ToolResult(call, result=self._settings.fallback_for(reason))
+        return FallbackResult(call, result=self._settings.fallback_for(reason), reason=reason)
 
 
 def _control_url(message: Mapping[str, Any]) -> str | None:

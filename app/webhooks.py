@@ -97,11 +97,7 @@ class Webhooks:
     # ------------------------------------------------------------------ replies
 
     async def _tool_calls(self, msg: ServerMessage) -> tuple[dict[str, Any], str]:
-        reply = await self._tools.answer(msg.raw, call_id=msg.call_id)
-        fallback = self._settings.fallback_for
-        reasons = {fallback(r) for r in ("slow", "failed", "overloaded", "breaker_open")}
-        used = any(r.get("result") in reasons for r in reply.get("results", []))
-        return reply, "fallback" if used else "ok"
+        return await self._tools.answer(msg.raw, call_id=msg.call_id)
 
     async def _function_call(self, msg: ServerMessage) -> tuple[dict[str, Any], str]:
         call = extract_function_call(msg.raw)
