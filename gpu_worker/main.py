@@ -108,6 +108,10 @@ def main(argv: Sequence[str] | None = None, environ: MutableMapping[str, str] | 
     import runpod  # after RUNPOD_LOG_LEVEL is set: the SDK reads it at import
 
     from gpu_worker.handler import Worker, collect, handler, install
+    from gpu_worker.sdk_fixes import fix_occupancy_double_count
+
+    if fix_occupancy_double_count():
+        log.info("sdk_fix_applied", fix="job_scaler_occupancy_double_count")
 
     install(Worker(settings, create_engine(settings), model=model))
     local = not environ.get("RUNPOD_WEBHOOK_GET_JOB") or any("--test_input" in a for a in argv)

@@ -138,7 +138,9 @@ async def test_concurrent_jobs_share_one_worker(stack: Stack) -> None:
     assert [r["status"] for r in replies] == ["COMPLETED"] * n
     assert all(normalize_output(r["output"]).text for r in replies)
     assert executions[0] >= 900  # each reply really took about a second
-    assert wall < 0.5 * n
+    # About one job's time. Without gpu_worker/sdk_fixes.py the SDK's double count of queued
+    # jobs made this 2.05-2.12 s (one extra 1 s sleep); with it, 1.08-1.12 s measured.
+    assert wall < 1.7
 
 
 async def test_a_streamed_job_arrives_in_a_few_pieces_while_it_runs(stack: Stack) -> None:
