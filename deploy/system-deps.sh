@@ -2,28 +2,32 @@
 # System packages the test suite needs (Debian; CI runs as root). Idempotent and quick when done.
 #
 # tests/app/test_prometheus.py runs a real Prometheus and promtool (Debian's `prometheus` package
-# ships both). Already installed: nothing happens. As root: `apt-get update` only when the package
+# ships both); tests/deploy/test_worker_deploy.py lints the worker start scripts with shellcheck.
+# Already installed: nothing happens. As root: `apt-get update` only when the package
 # lists do not know the package yet, then `apt-get install`. Not root: print how to install and
 # carry on; those tests then skip and say why.
 set -euo pipefail
 
-if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then
+packages=()
+command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || packages+=(prometheus)
+command -v shellcheck >/dev/null 2>&1 || packages+=(shellcheck)
+if [ "${#packages[@]}" -eq 0 ]; then
     exit 0
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "system-deps: promtool/prometheus not found and not root; install them with:" >&2
-    echo "    sudo apt-get update && sudo apt-get install -y prometheus" >&2
-    echo "system-deps: the Prometheus tests will be skipped." >&2
+    echo "system-deps: ${packages[*]} not found and not root; install them with:" >&2
+    echo "    sudo apt-get update && sudo apt-get install -y ${packages[*]}" >&2
+    echo "system-deps: the tests that need them will be skipped." >&2
     exit 0
 fi
 
 export DEBIAN_FRONTEND=noninteractive
 install() {
     # --no-install-recommends: the exporters and the web console are not needed by the tests.
-    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 }
-if ! apt-cache show prometheus >/dev/null 2>&1; then
+if ! apt-cache show "${packages[@]}" >/dev/null 2>&1; then
     apt-get update -qq
     install
 elif ! install; then
