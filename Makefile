@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench clean
+BENCH_ARGS ?=
+
+.PHONY: install run test lint format bench bench-peers clean
 
 install: $(STAMP)
 
@@ -22,6 +24,16 @@ run: install
 test: install
 	bash deploy/system-deps.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Benchmarks (issue #7): results, tables and plots in docs/benchmarks/. LiteLLM's proxy, the peer,
+# is installed by the harness into its own virtualenv, never into ours.
+bench: install
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m bench --peers $(BENCH_ARGS)
+
+bench-peers: install
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m bench peers $(BENCH_ARGS)
 
 lint: install
 	$(PY) -m ruff check .

@@ -285,12 +285,7 @@ class RunPodClient:
     async def purge_queue(self) -> dict[str, Any]:
         """``POST /purge-queue``: removes queued jobs only (runpod.md §1.5)."""
         response = await self._request("purge", "POST", "/purge-queue", Deadline.after_ms(5000))
-        if response.status_code != 200:
-            raise UpstreamUnavailable(f"purge-queue: HTTP {response.status_code}", op="purge")
-        try:
-            data = response.json()
-        except ValueError:
-            raise UpstreamUnavailable("purge-queue: malformed body", op="purge") from None
+        data = _ok_json("purge", response)
         return data if isinstance(data, dict) else {"result": data}
 
     def cancel_in_background(self, job_id: str) -> None:
@@ -300,12 +295,7 @@ class RunPodClient:
         """``GET /health`` parsed tolerantly (runpod.md §1.5): missing counts are 0."""
         deadline = Deadline.after_ms(timeout_s * 1000)
         response = await self._request("health", "GET", "/health", deadline)
-        if response.status_code != 200:
-            raise UpstreamUnavailable(f"health: HTTP {response.status_code}", op="health")
-        try:
-            data = response.json()
-        except ValueError:
-            raise UpstreamUnavailable("health: malformed body", op="health") from None
+        data = _ok_json("health", response)
         jobs = data.get("jobs") if isinstance(data, dict) else None
         workers = data.get("workers") if isinstance(data, dict) else None
         return {
@@ -381,3 +371,13 @@ class RunPodClient:
             return False
         await deadline.sleep(delay)
         return True
+
+
+def _ok_json(op: str, response: httpx.Response) -> Any:
+    """The JSON body of a 200 answer to a control call, else UpstreamUnavailable."""
+    if response.status_code != 200:
+        raise UpstreamUnavailable(f"{op}: HTTP {response.status_code}", op=op)
+    try:
+        return response.json()
+    except ValueError:
+        raise UpstreamUnavailable(f"{op}: malformed body", op=op) from None

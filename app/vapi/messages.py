@@ -202,7 +202,7 @@ def parse_timestamp(value: Any) -> float | None:
         return None
     seconds: float | None
     if isinstance(value, int | float):
-        seconds = _finite(value)
+        seconds = finite_number(value)
     elif isinstance(value, str) and 0 < len(value) <= 64:
         text = value.strip()
         seconds = _finite_text(text)
@@ -243,7 +243,7 @@ def end_of_call_summary(message: Mapping[str, Any]) -> dict[str, Any]:
         "started_at": started,
         "ended_at": ended,
         "duration_s": _duration(message, started, ended),
-        "cost": _finite(message.get("cost")),
+        "cost": finite_number(message.get("cost")),
         "costs": _cost_totals(message.get("costs")),
         "message_count": len(messages) if isinstance(messages, list) else 0,
         "has_transcript": _present(artifact.get("transcript"), message.get("transcript")),
@@ -267,7 +267,7 @@ def _duration(
     if started is not None and ended is not None and ended >= started:
         return round(ended - started, 3)
     for key, scale in (("durationSeconds", 1.0), ("durationMs", 0.001)):
-        value = _finite(message.get(key))
+        value = finite_number(message.get(key))
         if value is not None and value >= 0:
             return round(value * scale, 3)
     return None
@@ -279,7 +279,7 @@ def _cost_totals(costs: Any) -> dict[str, float]:
         if not isinstance(item, Mapping):
             continue
         kind = _label(item.get("type"))
-        cost = _finite(item.get("cost"))
+        cost = finite_number(item.get("cost"))
         if kind is not None and cost is not None and (kind in totals or len(totals) < 20):
             totals[kind] = round(totals.get(kind, 0.0) + cost, 6)
     return totals
@@ -290,7 +290,7 @@ def _evaluation(value: Any) -> bool | float | None:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    return _finite(value)
+    return finite_number(value)
 
 
 def _present(*values: Any) -> bool:
@@ -323,7 +323,8 @@ def _label(value: Any) -> str | None:
     return None
 
 
-def _finite(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """A real, finite int/float (never a bool), else None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:

@@ -34,7 +34,6 @@ text never raise, and their spoken sentences are never empty and never contain l
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -46,7 +45,7 @@ from app.vapi.destinations import (
     load_destinations,
     validate_destination,
 )
-from app.vapi.messages import REPLY_TYPES, ServerMessage
+from app.vapi.messages import REPLY_TYPES, ServerMessage, finite_number
 from app.vapi.toolcalls import ToolResult, speakable, tool_results_reply
 
 __all__ = [
@@ -240,7 +239,7 @@ def campaign_predial_reply(eligible: bool) -> dict[str, Any]:
 
 def endpointing_reply(timeout_seconds: float = DEFAULT_ENDPOINTING_TIMEOUT_S) -> dict[str, Any]:
     """``{"timeoutSeconds": s}``: how long to wait before the user's turn counts as finished."""
-    value = _number(timeout_seconds)
+    value = finite_number(timeout_seconds)
     if value is None or value < 0:
         value = DEFAULT_ENDPOINTING_TIMEOUT_S
     return {"timeoutSeconds": min(value, 60.0)}
@@ -281,7 +280,7 @@ def _document(doc: Document | Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     if content is None:
         return None
-    score = _number(similarity)
+    score = finite_number(similarity)
     out: dict[str, Any] = {
         "content": content if isinstance(content, str) else speakable(content),
         "similarity": min(max(score, 0.0), 1.0) if score is not None else 0.0,
@@ -301,13 +300,3 @@ def _optional_sentence(value: Any) -> str | None:
     if value is None:
         return None
     return speakable(value).strip() or None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
