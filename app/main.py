@@ -165,6 +165,7 @@ def create_app(
                 cold_start_budget_ms=settings.cold_start_budget_ms,
                 job_format=settings.runpod_job_format,
                 model=settings.runpod_model or None,
+                stream_poll_ms=settings.stream_poll_ms,
             )
             idempotency = InMemoryIdempotencyStore(
                 max_entries=settings.idempotency_max_entries,

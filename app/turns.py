@@ -54,6 +54,7 @@ class Turns:
         cold_start_budget_ms: int,
         job_format: str = "pete",
         model: str | None = None,
+        stream_poll_ms: int = 100,
     ) -> None:
         self.runpod = runpod
         self.breaker = breaker
@@ -64,6 +65,7 @@ class Turns:
         self.cold_start_budget_ms = cold_start_budget_ms
         self.job_format = job_format
         self.model = model
+        self.stream_poll_ms = stream_poll_ms
         self.inflight = 0
 
     @contextlib.contextmanager
@@ -115,7 +117,9 @@ class Turns:
             raise BreakerOpen("circuit breaker open")
         ok = False
         try:
-            async for piece in self.runpod.stream_job(self.for_worker(job_input), deadline):
+            async for piece in self.runpod.stream_job(
+                self.for_worker(job_input), deadline, poll_ms=self.stream_poll_ms
+            ):
                 yield piece
             ok = True
         except UpstreamError:
