@@ -136,3 +136,14 @@ async def test_connection_refused_is_retried_then_answered_with_the_fallback() -
             for code in ("error", "timeout")
         )
         assert attempts >= 2, attempts
+
+
+async def test_keep_warm_submits_a_cheap_warmup_job() -> None:
+    """KEEP_WARM_INTERVAL_S queues a v1 warmup job through /run, so a worker stays up."""
+    async with stack(KEEP_WARM_INTERVAL_S="60", HEALTH_POLL_S="0.1") as s:
+        for _ in range(100):
+            if s.emulator.jobs():
+                break
+            await asyncio.sleep(0.02)
+        [job] = s.emulator.jobs()
+        assert job.input["type"] == "warmup" and job.kind == "run"
