@@ -33,29 +33,24 @@ from prometheus_client import (
     values,
 )
 
+from app.vapi.messages import KNOWN_TYPES, REPLY_TYPES
+
 # Voice-scale buckets: 10 ms to 30 s.
+_GROUPED = ("chat.", "session.", "call.")
 TURN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 12, 20, 30)
 QUEUE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 
-KNOWN_TYPES = frozenset(
-    {
-        "assistant-request", "tool-calls", "function-call", "transfer-destination-request",
-        "handoff-destination-request", "knowledge-base-request", "status-update",
-        "end-of-call-report", "transcript", "conversation-update", "speech-update", "hang",
-        "user-interrupted", "model-output", "voice-input", "phone-call-control",
-        "transfer-update", "language-change-detected", "language-changed",
-        "assistant.started", "assistant.speechStarted", "call.endpointing.request",
-        "campaign.predial", "voice-request",
-    }
-)  # fmt: skip
-
 
 def type_label(message_type: str) -> str:
+    """A bounded label for a VAPI message type: known types by name, transcripts as one, the
+    ``chat.*``/``session.*``/``call.*`` families grouped, anything else ``other``."""
     if message_type.startswith("transcript"):
         return "transcript"
-    if message_type in KNOWN_TYPES:
+    if message_type in REPLY_TYPES or (
+        message_type in KNOWN_TYPES and not message_type.startswith(_GROUPED)
+    ):
         return message_type
-    for prefix in ("chat.", "session.", "call."):
+    for prefix in _GROUPED:
         if message_type.startswith(prefix):
             return prefix + "*"
     return "other"

@@ -16,7 +16,7 @@ tool's name, its arguments and the conversation so far (``artifact.messagesOpenA
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from app.livecall import LateDelivery
 from app.settings import Settings
 from app.tool_registry import ToolRegistry
 from app.turns import Turns
+from app.vapi.messages import conversation_of
 from app.vapi.replies import tool_calls_error_reply
 from app.vapi.toolcalls import ToolCall, ToolResult, extract_tool_calls, tool_results_reply
 from gpu_worker.contract import ROLES, ContractError, build_job_input, normalize_output
@@ -47,17 +48,12 @@ class FallbackResult(ToolResult):
     reason: str = "failed"
 
 
-def conversation_of(message: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The OpenAI-formatted conversation so far, cleaned to what the job contract accepts."""
-    artifact = message.get("artifact")
-    raw = artifact.get("messagesOpenAIFormatted") if isinstance(artifact, Mapping) else None
-    if not isinstance(raw, list):
-        raw = message.get("messagesOpenAIFormatted")
-    if not isinstance(raw, list):
-        return []
+def clean_history(conversation: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation so far (``vapi.messages.conversation_of``), cut to what the job contract
+    accepts: known roles only, string or parts content, the last ``MAX_HISTORY`` messages."""
     clean = []
-    for item in raw:
-        if not isinstance(item, Mapping) or item.get("role") not in ROLES:
+    for item in conversation:
+        if item.get("role") not in ROLES:
             continue
         content = item.get("content")
         if content is not None and not isinstance(content, str | list):
@@ -110,7 +106,7 @@ class ToolRunner:
         deadline: Deadline,
     ) -> list[ToolResult]:
         """Each call concurrently; a redelivered call (same call and toolCallId) runs once."""
-        conversation = conversation_of(message)
+        conversation = clean_history(conversation_of(message))
         control_url = _control_url(message)
 
         def once(call: ToolCall) -> Awaitable[ToolResult]:

@@ -19,7 +19,7 @@ from app.budget import Deadline
 from app.errors import GatewayError
 from app.idempotency import IdempotencyStore, make_key
 from app.settings import Settings
-from app.tools import ToolRunner, conversation_of
+from app.tools import ToolRunner, clean_history
 from app.turns import Turns
 from app.vapi import replies
 from app.vapi.assistant import AssistantTemplate, build_assistant_reply
@@ -141,7 +141,7 @@ class Webhooks:
 
     async def _knowledge_base(self, msg: ServerMessage) -> tuple[dict[str, Any], str]:
         """One RunPod job whose text becomes the document VAPI gives the model (vapi.md §2.6)."""
-        conversation = conversation_of(msg.raw)
+        conversation = clean_history(msg.conversation)
         if not conversation:
             return replies.knowledge_base_reply(), "ok"
         job = build_job_input(
