@@ -14,6 +14,7 @@ import httpx
 import structlog
 
 from app.runpod import JobResult
+from app.upstream import Upstream
 from gpu_worker.contract import normalize_output
 
 log = structlog.get_logger(__name__)
@@ -26,7 +27,7 @@ def say_payload(text: str) -> dict[str, object]:
 
 
 class LateDelivery:
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: Upstream) -> None:
         self._http = http
 
     def for_call(self, control_url: str, tool_name: str) -> Callable[[JobResult], Awaitable[None]]:
@@ -35,8 +36,8 @@ class LateDelivery:
             if not text:
                 return
             try:
-                response = await self._http.post(
-                    control_url, json=say_payload(text), timeout=DELIVERY_TIMEOUT_S
+                response = await self._http.request(
+                    "POST", control_url, json_body=say_payload(text), timeout_s=DELIVERY_TIMEOUT_S
                 )
                 log.info("late_result_delivered", tool=tool_name, code=response.status_code)
             except httpx.HTTPError as exc:

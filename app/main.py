@@ -1,7 +1,7 @@
 """The gateway application: ``create_app(settings)`` plus a lifespan that owns shared resources.
 
-The lifespan opens one pooled, keep-alive HTTP client for RunPod (httpx's API; the transport is
-injectable so tests and the benchmark can choose it), builds the services the routes use, and on
+The lifespan opens one pooled, keep-alive upstream HTTP client (app/upstream.py: aiohttp by
+default, httpx with ``RUNPOD_HTTP_TRANSPORT=httpx``), builds the services the routes use, and on
 shutdown drains background work (best-effort cancels) before closing the pool. Nothing here is a
 module-level singleton: tests build as many apps as they like.
 """
@@ -14,9 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import structlog
-from httpx_aiohttp import AiohttpTransport
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -36,6 +34,7 @@ from app.settings import Settings
 from app.tool_registry import build_registry, template_tool_names
 from app.tools import ToolRunner
 from app.turns import Turns
+from app.upstream import Upstream, build_upstream
 from app.vapi.assistant import AssistantTemplate, load_template
 from app.vapi.auth import AuthConfig, configured
 from app.webhooks import Webhooks
@@ -48,7 +47,7 @@ class Services:
     settings: Settings
     metrics: Metrics
     background: Background
-    http: httpx.AsyncClient
+    http: Upstream
     runpod: RunPodClient
     tools: ToolRunner
     breaker: CircuitBreaker
@@ -58,26 +57,6 @@ class Services:
     llm: LlmTurns
     auth: AuthConfig
     webhooks: Webhooks
-
-
-def build_http_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
-    """The one pooled upstream client: httpx's API over the configured transport.
-
-    ``RUNPOD_HTTP_TRANSPORT=aiohttp`` (default) uses httpx-aiohttp: httpcore's own pool scans
-    every connection for every queued request, which profiled at 75 % of the CPU of a
-    1,000-turn burst here (docs/benchmarks.md); ``httpx`` keeps httpx's default transport.
-    """
-    limits = httpx.Limits(
-        max_connections=settings.runpod_max_connections,
-        max_keepalive_connections=settings.runpod_max_connections,
-        keepalive_expiry=30,
-    )
-    if transport is None and settings.runpod_http_transport == "aiohttp":
-        transport = AiohttpTransport(limits=limits)
-    # Per-request timeouts come from each turn's deadline; this is only the outer bound.
-    return httpx.AsyncClient(transport=transport, limits=limits, timeout=httpx.Timeout(30.0))
 
 
 DEFAULT_TEMPLATE = Path(__file__).parent / "assistants" / "default.yaml"
@@ -113,12 +92,7 @@ def warn_if_open(settings: Settings, auth: AuthConfig) -> None:
         )
 
 
-def create_app(
-    settings: Settings,
-    *,
-    transport: httpx.AsyncBaseTransport | None = None,
-    registry: CollectorRegistry | None = None,
-) -> Starlette:
+def create_app(settings: Settings, *, registry: CollectorRegistry | None = None) -> Starlette:
     metrics = Metrics(registry)
     auth = auth_config(settings)
     template = assistant_template(settings)
@@ -129,7 +103,10 @@ def create_app(
         limits = UpstreamLimits(
             dict(settings.runpod_concurrency), dict(settings.runpod_rate_per_10s)
         )
-        async with build_http_client(settings, transport) as http:
+        http = build_upstream(
+            settings.runpod_http_transport, max_connections=settings.runpod_max_connections
+        )
+        try:
             runpod = RunPodClient(
                 limits=limits,
                 http=http,
@@ -215,6 +192,8 @@ def create_app(
                 await asyncio.gather(health_task, return_exceptions=True)
                 await background.drain(grace_s=settings.runpod_cancel_timeout_ms / 1000 + 1)
                 log.info("gateway_stopped")
+        finally:
+            await http.aclose()
 
     app = Starlette(
         routes=[

@@ -43,6 +43,7 @@ from app.runpod_wire import (
     retry_after_seconds,
     runsync_wait_ms,
 )
+from app.upstream import Reply, Upstream
 
 log = structlog.get_logger(__name__)
 
@@ -72,7 +73,7 @@ class RunPodClient:
     def __init__(
         self,
         *,
-        http: httpx.AsyncClient,
+        http: Upstream,
         endpoint_url: str,
         api_key: str,
         metrics: Metrics,
@@ -317,7 +318,7 @@ class RunPodClient:
         json_body: Any = None,
         cap: float | None = None,
         pre_acquired: bool = False,
-    ) -> httpx.Response:
+    ) -> Reply:
         if not pre_acquired:
             await self._limits.acquire(op, deadline)
         try:
@@ -328,9 +329,9 @@ class RunPodClient:
                 response = await self._http.request(
                     method,
                     self._base + path,
-                    json=json_body,
+                    json_body=json_body,
                     headers=self._headers,
-                    timeout=timeout,
+                    timeout_s=timeout,
                 )
             except httpx.TimeoutException:
                 self._metrics.runpod_requests.labels(op=op, code="timeout").inc()
@@ -343,7 +344,7 @@ class RunPodClient:
         self._metrics.runpod_requests.labels(op=op, code=str(response.status_code)).inc()
         return response
 
-    def _job_body(self, op: str, response: httpx.Response) -> dict[str, Any] | None:
+    def _job_body(self, op: str, response: Reply) -> dict[str, Any] | None:
         """The job object of a 2xx (or a FAILED job sent as 400), None for other codes."""
         if response.status_code >= 500 or response.status_code in (401, 403, 404, 429):
             return None
@@ -373,7 +374,7 @@ class RunPodClient:
         return True
 
 
-def _ok_json(op: str, response: httpx.Response) -> Any:
+def _ok_json(op: str, response: Reply) -> Any:
     """The JSON body of a 200 answer to a control call, else UpstreamUnavailable."""
     if response.status_code != 200:
         raise UpstreamUnavailable(f"{op}: HTTP {response.status_code}", op=op)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aiohttp
 import httpx
 
 WAIT_MIN_MS, WAIT_MAX_MS = 1000, 300_000
@@ -27,15 +26,9 @@ def runsync_wait_ms(remaining_ms: int, margin_ms: int) -> int | None:
 
 
 def never_sent(exc: BaseException) -> bool:
-    """True only when the connection was never established, so no request byte left us.
-
-    httpx's own transport says ``ConnectError``; httpx-aiohttp maps aiohttp's connector errors
-    to ``ConnectTimeout``, so look at the aiohttp cause as well.
-    """
-    if isinstance(exc, httpx.ConnectError):
-        return True
-    cause = exc.__cause__
-    return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+    """True only when the connection was never established, so no request byte left us
+    (app/upstream.py raises these two for both of its clients)."""
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
