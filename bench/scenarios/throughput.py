@@ -1,7 +1,7 @@
 """Throughput: turns per second of one gateway process, closed loop at 16 and 64 concurrent.
 
 Three servers run side by side on the gateway CPU against one virtual-worker emulator: the
-gateway over httpx-aiohttp (the default), the gateway over httpx's own transport
+gateway over aiohttp (the default), the gateway over httpx's own client
 (``RUNPOD_HTTP_TRANSPORT=httpx``), and the minimal reference gateway (:mod:`bench.reference`).
 Rounds interleave them (the order rotates) so drift on a shared machine hits all three alike;
 ratios are taken per round, then the median. The gateway's own CPU time per turn is read from
