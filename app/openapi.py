@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.metrics import version
+from app.vapi.messages import MAX_TYPE_LENGTH, REPLY_TYPES
 
 JSON = "application/json"
 
@@ -37,10 +38,11 @@ def _op(
     body: str | None = None,
     security: str | None = None,
     params: list[dict[str, Any]] | None = None,
+    body_required: bool = True,
 ) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
     if body is not None:
-        op["requestBody"] = {"required": True, "content": {JSON: {"schema": _ref(body)}}}
+        op["requestBody"] = {"required": body_required, "content": {JSON: {"schema": _ref(body)}}}
     if security is not None:
         op["security"] = [{security: []}, {}] if security == "vapiSecret" else [{security: []}]
     if params:
@@ -49,16 +51,22 @@ def _op(
 
 
 _OPENAI = "ChatCompletionRequest"
+
+
+def _openai_error(description: str) -> dict[str, Any]:
+    return _json(_ref("OpenAIError"), description)
+
+
 _LLM_RESPONSES = {
     "200": {
         "description": "A chat.completion, or with stream=true an SSE stream of "
         "chat.completion.chunk objects ending with data: [DONE]",
         "content": {JSON: {"schema": _ref("ChatCompletion")}, "text/event-stream": {}},
     },
-    "400": _error("Body is not JSON"),
-    "401": _error("LLM_API_KEY is set and the bearer key is wrong"),
-    "413": _error("Body too large"),
-    "422": _error("A field breaks the request contract (param names it)"),
+    "400": _openai_error("Body is not JSON"),
+    "401": _openai_error("LLM_API_KEY is set and the bearer key is wrong"),
+    "413": _openai_error("Body too large"),
+    "422": _openai_error("A field breaks the request contract (param names it)"),
 }
 _ADMIN_DENIED = {
     "401": _error("Wrong or missing admin token"),
@@ -67,6 +75,11 @@ _ADMIN_DENIED = {
 _JOB_ID = [{"name": "job_id", "in": "path", "required": True,
             "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}}]  # fmt: skip
 _UPSTREAM = _error("RunPod failed or did not answer")
+_JOB_404 = {
+    "description": "RunPod does not know the job or it expired (JSON); the plain-text Not Found"
+    " of every admin route while ADMIN_TOKEN is not configured",
+    "content": {JSON: {"schema": _ref("Error")}, "text/plain": {"schema": {"type": "string"}}},
+}
 
 
 def _llm(summary: str) -> dict[str, Any]:
@@ -84,6 +97,7 @@ def _paths() -> dict[str, Any]:
                     "400": _error("Body is not a VAPI envelope"),
                     "401": _error("Webhook verification failed"),
                     "413": _error("Body too large"),
+                    "415": _error("Content-Type is a form or HTML, not JSON"),
                 },
                 tag="vapi",
                 body="VapiEnvelope",
@@ -157,6 +171,7 @@ def _paths() -> dict[str, Any]:
                     **_ADMIN_DENIED,
                 },
                 body="WarmupRequest",
+                body_required=False,  # no body at all = {"count": 1}
                 **admin,
             )
         },
@@ -176,7 +191,7 @@ def _paths() -> dict[str, Any]:
                 "RunPod /status of one job",
                 {
                     "200": _json(_ref("RunPodJob"), "The job as RunPod reports it"),
-                    "404": _error("Unknown or expired job (or admin routes disabled)"),
+                    "404": _JOB_404,
                     "401": _ADMIN_DENIED["401"],
                     "422": _error("Malformed job id"),
                     "502": _UPSTREAM,
@@ -190,9 +205,10 @@ def _paths() -> dict[str, Any]:
                 "RunPod /cancel of one job",
                 {
                     "200": _json(_ref("CancelResult"), "Cancelled"),
+                    "404": _JOB_404,
+                    "401": _ADMIN_DENIED["401"],
                     "422": _error("Malformed job id"),
                     "502": _json(_ref("CancelResult"), "RunPod refused or did not answer"),
-                    **_ADMIN_DENIED,
                 },
                 params=_JOB_ID,
                 **admin,
@@ -230,8 +246,19 @@ _MESSAGE = {
     "properties": {
         "role": {"enum": ["system", "user", "assistant", "tool", "developer", "function"]},
         "content": {"type": ["string", "array", "null"]},
-        "tool_calls": {"type": "array", "items": {"type": "object"}},
-        "tool_call_id": {"type": "string"},
+        "tool_calls": {"type": ["array", "null"], "items": {"type": "object"}},
+        "tool_call_id": {"type": ["string", "null"]},
+    },
+}
+
+_MESSAGE_FIELDS: dict[str, Any] = {
+    "timestamp": {"type": ["string", "number"]},
+    "call": {"type": "object", "properties": {"id": {"type": "string"}}},
+    "toolCallList": {"type": "array", "items": _ref("VapiToolCall")},
+    "toolWithToolCallList": {"type": "array", "items": {"type": "object"}},
+    "artifact": {
+        "type": "object",
+        "properties": {"messagesOpenAIFormatted": {"type": "array", "items": _MESSAGE}},
     },
 }
 
@@ -241,25 +268,67 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["error"],
         "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
     },
+    "OpenAIError": {
+        "type": "object",
+        "description": "OpenAI's error envelope (the custom-LLM routes), so OpenAI clients read it",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["message", "type", "code"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {"type": "string", "examples": ["invalid_request_error"]},
+                    "code": {"type": "string", "examples": ["invalid_value", "invalid_api_key"]},
+                    "param": {"type": ["string", "null"], "description": "The offending field"},
+                },
+            }
+        },
+    },
     "VapiEnvelope": {
         "type": "object",
         "required": ["message"],
-        "properties": {"message": _ref("VapiMessage")},
+        "properties": {
+            "message": {
+                "description": "Any VapiMessage; the shapes the gateway answers are listed first",
+                "anyOf": [
+                    _ref("VapiToolCallsMessage"),
+                    _ref("VapiReplyRequest"),
+                    _ref("VapiMessage"),
+                ],
+            }
+        },
     },
     "VapiMessage": {
         "type": "object",
         "required": ["type"],
-        "description": "A VAPI server message; unknown types are acknowledged with {}",
+        "description": "A VAPI server message; unknown types are acknowledged with {}. Only"
+        " `type` is enforced (400 when it is missing, empty, not a string, longer than"
+        f" {MAX_TYPE_LENGTH} characters or not printable). The other fields are what VAPI sends:"
+        " each is read when it has this shape and ignored when it does not, so a message VAPI"
+        " extends or reshapes is still answered (200) rather than bounced.",
         "properties": {
-            "type": {"type": "string", "examples": ["tool-calls", "status-update"]},
-            "timestamp": {"type": ["string", "number"]},
-            "call": {"type": "object", "properties": {"id": {"type": "string"}}},
-            "toolCallList": {"type": "array", "items": _ref("VapiToolCall")},
-            "toolWithToolCallList": {"type": "array", "items": {"type": "object"}},
-            "artifact": {
-                "type": "object",
-                "properties": {"messagesOpenAIFormatted": {"type": "array", "items": _MESSAGE}},
-            },
+            "type": {"type": "string", "minLength": 1, "maxLength": MAX_TYPE_LENGTH},
+            **_MESSAGE_FIELDS,
+        },
+    },
+    "VapiToolCallsMessage": {
+        "type": "object",
+        "description": "tool-calls: answered with {results: [...]} within TOOL_BUDGET_MS",
+        "required": ["type", "toolCallList"],
+        "properties": {
+            **_MESSAGE_FIELDS,
+            "type": {"const": "tool-calls"},
+            "toolCallList": {"type": "array", "minItems": 1, "items": _ref("VapiToolCall")},
+        },
+    },
+    "VapiReplyRequest": {
+        "type": "object",
+        "description": "The other types whose reply body VAPI reads (vapi.md §0 item 4)",
+        "required": ["type"],
+        "properties": {
+            **_MESSAGE_FIELDS,
+            "type": {"enum": sorted(REPLY_TYPES - {"tool-calls"})},
         },
     },
     "VapiToolCall": {
@@ -300,15 +369,29 @@ _SCHEMAS: dict[str, Any] = {
     _OPENAI: {
         "type": "object",
         "required": ["messages"],
+        "description": "null counts as absent for every optional field (as in OpenAI's API)",
         "properties": {
-            "model": {"type": "string"},
+            "model": {"type": ["string", "null"]},
             "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
-            "stream": {"type": "boolean"},
-            "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-            "max_tokens": {"type": "integer", "minimum": 1},
-            "max_completion_tokens": {"type": "integer", "minimum": 1},
-            "tools": {"type": "array", "items": {"type": "object"}},
-            "call": {"type": "object", "description": "VAPI adds the call object"},
+            "stream": {"type": ["boolean", "null"]},
+            "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+            "max_tokens": {"type": ["integer", "null"], "minimum": 1},
+            "max_completion_tokens": {"type": ["integer", "null"], "minimum": 1},
+            "tools": {"type": ["array", "null"], "items": _ref("Tool")},
+            "call": {"type": ["object", "null"], "description": "VAPI adds the call object"},
+        },
+    },
+    "Tool": {
+        "type": "object",
+        "description": 'An OpenAI function tool, {"type": "function", "function": {"name",'
+        ' "description", "parameters"}}: the gateway checks function.name, the engine the rest',
+        "required": ["function"],
+        "properties": {
+            "function": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string"}},
+            },
         },
     },
     "ChatCompletion": {
@@ -324,11 +407,17 @@ _SCHEMAS: dict[str, Any] = {
     "ChatRequest": {
         "type": "object",
         "required": ["message"],
+        "description": "null counts as absent for the optional fields",
         "properties": {
-            "message": {"type": "string", "minLength": 1},
-            "model": {"type": "string"},
-            "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-            "max_tokens": {"type": "integer", "minimum": 1},
+            "message": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 32_000,
+                "description": "Not blank (whitespace only is a 422)",
+            },
+            "model": {"type": ["string", "null"]},
+            "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+            "max_tokens": {"type": ["integer", "null"], "minimum": 1},
         },
     },
     "ChatReply": {
@@ -399,7 +488,12 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["action"],
         "properties": {
             "action": {"enum": ["status", "warmup", "purge_queue", "config"]},
-            "count": {"type": "integer", "minimum": 1, "maximum": 10},
+            "count": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 10,
+                "description": "Warm-up jobs (warmup only; checked whenever sent)",
+            },
         },
     },
 }

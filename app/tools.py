@@ -53,7 +53,8 @@ def clean_history(conversation: Iterable[Mapping[str, Any]]) -> list[dict[str, A
     accepts: known roles only, string or parts content, the last ``MAX_HISTORY`` messages."""
     clean = []
     for item in conversation:
-        if item.get("role") not in ROLES:
+        role = item.get("role")
+        if not isinstance(role, str) or role not in ROLES:  # a list or dict is not hashable
             continue
         content = item.get("content")
         if content is not None and not isinstance(content, str | list):

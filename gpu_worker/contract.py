@@ -94,7 +94,9 @@ def build_job_input(
     tools: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The gateway side: a v1 job input dict, validated by the same rules the worker applies."""
-    raw: dict[str, Any] = {"v": JOB_VERSION, "type": type, "messages": [dict(m) for m in messages]}
+    # copies of the objects; anything else is left for parse_job_input to refuse (ContractError)
+    copied = [dict(m) if isinstance(m, Mapping) else m for m in messages]
+    raw: dict[str, Any] = {"v": JOB_VERSION, "type": type, "messages": copied}
     if tool_name is not None:
         raw["tool"] = {"name": tool_name, "arguments": dict(tool_arguments or {})}
     for key, value in (
@@ -107,7 +109,7 @@ def build_job_input(
             raw[key] = value
     if stream:
         raw["stream"] = True
-    tools = [dict(t) for t in tools]
+    tools = [dict(t) if isinstance(t, Mapping) else t for t in tools]
     if tools:
         raw["tools"] = tools
     return parse_job_input(raw).to_dict()
@@ -161,7 +163,7 @@ def _parse_messages(value: Any) -> tuple[dict[str, Any], ...]:
         if not isinstance(message, Mapping):
             raise ContractError(where, "must be an object")
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:  # a list or dict is not hashable
             raise ContractError(f"{where}.role", f"unknown role {role!r}")
         content = message.get("content")
         if content is not None and not isinstance(content, str | list):

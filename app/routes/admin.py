@@ -9,10 +9,12 @@ answers the same 404 as an unknown path.
   budgets, version.
 * ``POST /admin/warmup`` ``{"count": N}`` (1..10, default 1) — N ``warmup`` jobs via ``/run``.
 * ``POST /admin/purge-queue`` — RunPod ``/purge-queue`` (queued jobs only, runpod.md §1.5).
-* ``GET /admin/jobs/{job_id}`` — RunPod ``/status``; ``POST /admin/jobs/{job_id}/cancel``.
+* ``GET /admin/jobs/{job_id}`` — RunPod ``/status``; ``POST /admin/jobs/{job_id}/cancel`` (404 for
+  a job RunPod does not know, like the status route).
 * ``GET /admin/config`` — the effective settings, secrets masked.
 * ``POST /admin/action`` ``{"action": "status"|"warmup"|"purge_queue"|"config", "count"?}`` —
-  the ancestor's single admin endpoint, mapped onto the routes above.
+  the ancestor's single admin endpoint, mapped onto the routes above (``count``, when sent, must
+  be 1..10 whatever the action).
 
 RunPod failures answer 502 with a JSON ``error``; bad bodies 400 (not JSON) or 422 (the field).
 """
@@ -23,7 +25,7 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import structlog
@@ -37,6 +39,9 @@ from app.metrics import version
 from app.routes.common import BodyTooLarge, error_response, read_body, services
 from app.routes.ops import bearer_matches
 from gpu_worker.contract import build_job_input
+
+if TYPE_CHECKING:
+    from app.runpod import RunPodClient
 
 log = structlog.get_logger(__name__)
 
@@ -173,8 +178,26 @@ async def cancel_job(request: Request) -> Response:
     job_id = request.path_params["job_id"]
     if not _JOB_ID.match(job_id):
         return error_response(422, "job_id must be 1-128 letters, digits, '-' or '_'")
-    ok = await services(request).runpod.cancel(job_id)
+    runpod = services(request).runpod
+    ok = await runpod.cancel(job_id)
+    if not ok and await _unknown_job(runpod, job_id):
+        return error_response(404, "RunPod does not know this job (or it expired)")
     return JSONResponse({"id": job_id, "cancelled": ok}, status_code=200 if ok else 502)
+
+
+async def _unknown_job(runpod: RunPodClient, job_id: str) -> bool:
+    """After a refused cancel: does RunPod's ``/status`` say the job does not exist (404)?
+
+    ``RunPodClient.cancel`` answers only True/False, so a refusal for an unknown id and a RunPod
+    outage look alike; one status read tells them apart (the first is the caller's 404).
+    """
+    try:
+        await runpod.status(job_id, Deadline.after_ms(STATUS_TIMEOUT_MS))
+    except JobFailed as exc:
+        return exc.status == "NOT_FOUND"
+    except GatewayError:
+        return False
+    return False
 
 
 async def config(request: Request) -> Response:
@@ -194,7 +217,8 @@ async def action(request: Request) -> Response:
         name = body.get("action")
         if name not in ACTIONS:
             raise BadBody(422, f"action must be one of {', '.join(ACTIONS)}", "action")
-        count = warmup_count(body) if name == "warmup" else 0
+        # count is validated whenever it is sent (it only means something for warmup)
+        count = warmup_count(body) if name == "warmup" or "count" in body else 0
     except BadBody as exc:
         return _bad(exc)
     if name == "status":
@@ -211,7 +235,7 @@ async def _json_body(request: Request, default: Any = None) -> Any:
         raw = await read_body(request, _MAX_ADMIN_BODY)
     except BodyTooLarge as exc:
         raise BadBody(413, str(exc)) from None
-    if not raw.strip() and default is not None:
+    if not raw and default is not None:  # no body at all; whitespace is not JSON (400)
         return default
     try:
         return json.loads(raw)

@@ -58,13 +58,36 @@ def job_from_request(body: Any, *, max_tokens_default: int | None = None) -> dic
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("messages", "messages must be a non-empty array")
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ROLES:
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or m["role"] not in ROLES:
             raise InvalidRequest(f"messages[{i}]", "each message needs a valid role")
+        tool_calls = m.get("tool_calls")
+        if tool_calls is not None and not (
+            isinstance(tool_calls, list) and all(isinstance(c, dict) for c in tool_calls)
+        ):
+            raise InvalidRequest(
+                f"messages[{i}].tool_calls", "tool_calls must be an array of objects"
+            )
+        _optional(m, "tool_call_id", str, "a string", where=f"messages[{i}].")
+    # Optional fields of the wrong type are refused, not silently ignored (null = absent), so
+    # e.g. "stream": "true" is a 422 rather than a non-streamed answer.
+    _optional(body, "model", str, "a string")
+    _optional(body, "stream", bool, "a boolean")
+    _optional(body, "call", dict, "an object")
+    _optional(body, "tools", list, "an array of function tools")
+    limit = body.get("max_completion_tokens")  # max_tokens is the contract's to check
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InvalidRequest(
+            "max_completion_tokens", "max_completion_tokens must be a positive integer"
+        )
     tools = body.get("tools")
     if tools is None and isinstance(body.get("functions"), list):  # legacy OpenAI functions
         tools = [{"type": "function", "function": f} for f in body["functions"]]
-    call = body.get("call") if isinstance(body.get("call"), dict) else {}
-    max_tokens = body.get("max_tokens", body.get("max_completion_tokens", max_tokens_default))
+    call = body.get("call") or {}
+    max_tokens = body.get("max_tokens")
+    if max_tokens is None:
+        max_tokens = body.get("max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = max_tokens_default
     try:
         return build_job_input(
             type="chat",
@@ -77,6 +100,12 @@ def job_from_request(body: Any, *, max_tokens_default: int | None = None) -> dic
         )
     except ContractError as exc:
         raise InvalidRequest(exc.field, str(exc)) from None
+
+
+def _optional(body: dict[str, Any], key: str, kind: type, what: str, *, where: str = "") -> None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise InvalidRequest(f"{where}{key}", f"{key} must be {what}")
 
 
 async def chat_completions(request: Request) -> Response:
@@ -105,7 +134,7 @@ async def chat_completions(request: Request) -> Response:
     cid = completion_id()
     # The request's model is whatever the VAPI dashboard says; the worker serves its own MODEL
     # (or RUNPOD_MODEL), so the name is only echoed back in the chunks.
-    model = body.get("model") if isinstance(body.get("model"), str) else svc.settings.model_name
+    model = body.get("model") or svc.settings.model_name
     structlog.contextvars.bind_contextvars(call_id=job.get("call_id"), turn_id=cid)
     if body.get("stream") is True:
         return StreamingResponse(
