@@ -8,8 +8,9 @@
     python -m bench report [--out DIR]  # redraw results.md and the plots from results.json
 
 Scenarios, in order: overhead, throughput, profile, scale, faults, streaming, soak (soak + rate
-sweep); ``peers`` runs too when ``--peers`` is given. A scenario that fails is recorded as failed
-and the run goes on; the whole run stops starting new scenarios after ``--max-minutes``.
+sweep), fuzz (schemathesis against /openapi.json); ``peers`` runs too when ``--peers`` is given.
+A scenario that fails is recorded as failed and the run goes on; the whole run stops starting
+new scenarios after ``--max-minutes``.
 Exit status 0 when every scenario ran (goals are reported, never enforced), 1 otherwise.
 """
 
@@ -27,7 +28,7 @@ from typing import Any
 from bench import machine, report
 from bench.harness import PROFILES, Bench
 
-SCENARIOS = ("overhead", "throughput", "profile", "scale", "faults", "streaming", "soak")
+SCENARIOS = ("overhead", "throughput", "profile", "scale", "faults", "streaming", "soak", "fuzz")
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 QUICK_OUT = Path("/tmp/peteollama-bench-quick")
 NOTES = (

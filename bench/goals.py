@@ -107,6 +107,14 @@ GOALS = (
         "Soak: RSS growth over the second half", "MB/min", 1.0, "max",
         lambda r: dig(r, "scenarios", "soak", "soak", "rss_slope_mb_per_min_second_half"),
     ),
+    Goal(
+        "Fuzzing: 5xx responses = 0", "responses", 0, "max",
+        lambda r: dig(r, "scenarios", "fuzz", "server_errors"),
+    ),
+    Goal(
+        "Fuzzing: unhandled exceptions = 0", "exceptions", 0, "max",
+        lambda r: dig(r, "scenarios", "fuzz", "unhandled_exceptions"),
+    ),
 )  # fmt: skip
 
 

@@ -65,6 +65,7 @@ class Profile:
     sweep_fractions: tuple[float, ...]
     peers_s: float
     peers_rounds: int
+    fuzz_examples: int  # schemathesis examples per operation and generation mode
 
 
 PROFILES = {
@@ -91,6 +92,7 @@ PROFILES = {
         sweep_fractions=(0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5),
         peers_s=6.0,
         peers_rounds=3,
+        fuzz_examples=400,
     ),
     "quick": Profile(
         name="quick",
@@ -115,6 +117,7 @@ PROFILES = {
         sweep_fractions=(0.5, 0.75, 1.0, 1.25, 1.5),
         peers_s=3.0,
         peers_rounds=2,
+        fuzz_examples=100,
     ),
     "tiny": Profile(  # the CI smoke test: proves the harness works, measures nothing
         name="tiny",
@@ -139,6 +142,7 @@ PROFILES = {
         sweep_fractions=(0.5, 1.0),
         peers_s=1.0,
         peers_rounds=1,
+        fuzz_examples=3,
     ),
 }
 

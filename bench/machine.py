@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = (
-    "peteollama", "starlette", "uvicorn", "httptools", "uvloop", "httpx", "httpx-aiohttp",
-    "aiohttp", "structlog", "prometheus-client", "runpod", "matplotlib", "py-spy", "tqdm",
+    "peteollama", "starlette", "uvicorn", "httptools", "uvloop", "httpx", "aiohttp", "structlog",
+    "prometheus-client", "runpod", "matplotlib", "py-spy", "tqdm",
 )  # fmt: skip
 ROOT = Path(__file__).resolve().parent.parent
 

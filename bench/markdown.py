@@ -53,7 +53,7 @@ def markdown(results: dict[str, Any]) -> str:
         f" Linux {m.get('kernel')}, load average at start {m.get('loadavg_at_start')}."
         f" Python {v.get('python')}, starlette {v.get('starlette')}, uvicorn {v.get('uvicorn')}"
         f" (httptools {v.get('httptools')}, uvloop {v.get('uvloop')}), httpx {v.get('httpx')},"
-        f" httpx-aiohttp {v.get('httpx-aiohttp')}, aiohttp {v.get('aiohttp')}.",
+        f" aiohttp {v.get('aiohttp')}.",
         "",
         f"CPU pinning (taskset): gateway / server under test on CPU {dig(s, 'layout', 'gateway')},"
         f" upstream (emulator, engine simulator, worker) on CPU {dig(s, 'layout', 'upstream')},"
@@ -86,28 +86,42 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def _overhead(d: dict[str, Any]) -> list[str]:
-    rows = []
+    rows, refs = [], []
     for k in sorted(d["cases"], key=int):
         c = d["cases"][k]
+        load = "sequential" if k == "1" else f"{k} concurrent"
         rows.append([
-            "sequential" if k == "1" else f"{k} concurrent",
+            load,
             _sp(c["direct_p50_ms"], 3), _sp(c["gateway_p50_ms"], 3), _sp(c["delta_p50_ms"], 3),
             _sp(c["direct_p99_ms"], 3), _sp(c["gateway_p99_ms"], 3), _sp(c["delta_p99_ms"], 3),
             c["errors"], _sp(c.get("foreign_cores"), 2),
         ])  # fmt: skip
-    return [
+        if "reference_p50_ms" in c:
+            refs.append([
+                load, _sp(c["reference_p50_ms"], 3), _sp(c["reference_delta_p50_ms"], 3),
+                _sp(c["reference_p99_ms"], 3), _sp(c["reference_delta_p99_ms"], 3),
+            ])  # fmt: skip
+    lines = [
         "## Overhead: tool-calls turn via the gateway vs straight to the emulator (ms)",
         "",
         "Upstream: RunPod emulator, virtual worker (zero engine time). Gateway: HMAC on,"
         " metrics on, JSON logs to a file. Latency is client-observed, send to last byte."
         " `other load`: CPU used by processes outside the benchmark during the round (the"
-        " worst of the two sides), in cores.",
+        " worst of the sides), in cores.",
         "",
         *_table(
             ["load", "direct p50", "gateway p50", "Δ p50", "direct p99", "gateway p99", "Δ p99",
              "errors", "other load, cores"], rows,
         ),
     ]  # fmt: skip
+    if refs:
+        lines += [
+            "The same hop through the minimal reference gateway (no features), measured in the"
+            " same rounds: the part of the overhead that is the extra hop itself on this machine.",
+            "",
+            *_table(["load", "reference p50", "Δ p50", "reference p99", "Δ p99"], refs),
+        ]
+    return lines
 
 
 def _throughput(d: dict[str, Any]) -> list[str]:
@@ -344,6 +358,51 @@ def profile_markdown(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _fuzz(d: dict[str, Any]) -> list[str]:
+    if d.get("failed"):
+        return ["## Fuzzing", "", f"Failed: {d['failed']}", ""]
+    rows = [[f"`{label}`", sum(c.values()), ", ".join(f"{k}: {v:,}" for k, v in c.items())]
+            for label, c in d.get("by_operation", {}).items()]  # fmt: skip
+    checks = d.get("failures_by_check") or {}
+    unauth = d.get("unauthenticated") or {}
+    lines = [
+        f"## Fuzzing: schemathesis against `/openapi.json`, {d['operations']} operations",
+        "",
+        f"Schemathesis {d.get('schemathesis_version', '?')} loads the gateway's document over"
+        f" HTTP and draws up to {_f(d['max_examples_per_operation_and_mode'])} examples per"
+        " operation and mode (positive: data the document allows; negative: data it forbids;"
+        " Hypothesis derandomized), each sent with the operation's valid credential. Checks:"
+        f" {', '.join(f'`{c}`' for c in d.get('checks', []))}. Then every protected operation"
+        " once more with a wrong or no credential (must be 401 with a JSON body). Gateway:"
+        " `python -m bench.server` with every credential set and short budgets, RunPod = the"
+        " emulator's virtual worker; its JSON log is scanned afterwards for error/critical lines"
+        " and tracebacks.",
+        "",
+        f"**5xx responses: {_f(d['server_errors'])}; unhandled exceptions logged:"
+        f" {_f(d['unhandled_exceptions'])}**; {_f(d['examples'])} examples,"
+        f" {_f(d['requests'])} requests ({_f(unauth.get('requests'))} of them unauthenticated,"
+        f" {_f(unauth.get('not_401_json'))} not a JSON 401) in {_f(d['duration_s'], 1)} s;"
+        f" statuses {', '.join(f'{k}: {v:,}' for k, v in d['by_status'].items())}; check"
+        f" failures: {', '.join(f'`{k}` {v:,}' for k, v in checks.items()) or 'none'}.",
+        "",
+        *_table(["operation", "requests", "statuses"], rows),
+    ]
+    if d.get("not_generated"):
+        lines += [
+            "No negative data exists for (nothing to negate: no body, no parameter): "
+            + ", ".join(f"`{x}`" for x in d["not_generated"])
+            + ".",
+            "",
+        ]
+    if d.get("lenient"):
+        lines += [*(f"- {x}" for x in d["lenient"]), ""]
+    for sample in d.get("failure_samples", [])[:5]:
+        lines += ["```", sample[:1200], "```", ""]
+    for record in d.get("exception_samples", [])[:3]:
+        lines += ["```", str(record)[:1500], "```", ""]
+    return lines
+
+
 SECTIONS = (
     ("overhead", _overhead),
     ("throughput", _throughput),
@@ -352,5 +411,6 @@ SECTIONS = (
     ("faults", _faults),
     ("streaming", _streaming),
     ("soak", _soak),
+    ("fuzz", _fuzz),
     ("peers", _peers),
 )

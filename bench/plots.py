@@ -61,6 +61,8 @@ def _overhead(fig: Any, sc: dict[str, Any], samples: dict[str, Any]) -> bool:
     if seq:
         _cdf(ax, seq.get("direct", []), "direct to emulator")
         _cdf(ax, seq.get("gateway", []), "through gateway")
+        if seq.get("reference"):
+            _cdf(ax, seq["reference"], "through reference gateway")
         ax.set_xscale("log")
     ax.set_xlabel("latency, ms (log)")
     ax.set_ylabel("share of turns")
@@ -68,14 +70,22 @@ def _overhead(fig: Any, sc: dict[str, Any], samples: dict[str, Any]) -> bool:
     ax.legend()
     ax2 = fig.add_subplot(1, 2, 2)
     keys = sorted(cases, key=int)
-    for offset, metric in ((-0.2, "delta_p50_ms"), (0.2, "delta_p99_ms")):
+    bars = [
+        ("delta_p50_ms", "gateway p50"),
+        ("delta_p99_ms", "gateway p99"),
+        ("reference_delta_p50_ms", "reference p50"),
+        ("reference_delta_p99_ms", "reference p99"),
+    ]
+    bars = [(metric, label) for metric, label in bars if all(metric in cases[k] for k in keys)]
+    width = 0.8 / len(bars)
+    for n, (metric, label) in enumerate(bars):
         meds = [cases[k][metric]["median"] or 0 for k in keys]
         lows = [m - (cases[k][metric]["min"] or 0) for m, k in zip(meds, keys, strict=True)]
         highs = [(cases[k][metric]["max"] or 0) - m for m, k in zip(meds, keys, strict=True)]
-        xs = [i + offset for i in range(len(keys))]
-        ax2.bar(xs, meds, width=0.4, yerr=[lows, highs], capsize=4, label=metric[6:9])
+        xs = [i - 0.4 + width * (n + 0.5) for i in range(len(keys))]
+        ax2.bar(xs, meds, width=width, yerr=[lows, highs], capsize=3, label=label)
     ax2.set_xticks(range(len(keys)), [f"c={k}" for k in keys])
-    ax2.set_ylabel("gateway − direct, ms")
+    ax2.set_ylabel("added over direct, ms")
     ax2.set_title("Added latency (median of rounds, range)")
     ax2.legend()
     return True

@@ -21,7 +21,7 @@ from bench.scenarios.soak import knee
 from bench.stats import percentile, spread
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("overhead", "throughput", "scale", "faults", "soak")
+SCENARIOS = ("overhead", "throughput", "scale", "faults", "soak", "fuzz")
 
 pytestmark = pytest.mark.e2e
 
@@ -39,10 +39,14 @@ def test_a_tiny_run_writes_every_summary_and_the_goals_table(tmp_path: Path) -> 
         assert "failed" not in results["scenarios"][name], results["scenarios"][name]
     assert results["scenarios"]["overhead"]["cases"]["1"]["errors"] == 0
     assert results["scenarios"]["scale"]["all_answered"] is True
+    fuzz = results["scenarios"]["fuzz"]
+    assert fuzz["operations"] >= 17 and fuzz["requests"] > 0
+    assert fuzz["server_errors"] == 0 and fuzz["unhandled_exceptions"] == 0, fuzz
     assert results["machine"]["cpu_model"] and results["machine"]["versions"]["starlette"]
     assert len(results["goals"]) == len(GOALS)
     report = (tmp_path / "results.md").read_text()
     assert "## Goals (issue #7)" in report and "## Throughput" in report
+    assert "## Fuzzing: schemathesis" in report
 
 
 def test_percentiles_interpolate_between_ranks() -> None:
