@@ -21,6 +21,7 @@ machine one stall moves it).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from bench.goals import dig
@@ -62,11 +63,14 @@ def run(bench: Bench) -> dict[str, Any]:
         sweep = _sweep(bench, gateway, capacity)
         knee_rate = sweep["knee_per_s"]
         rate = knee_rate * SOAK_SHARE_OF_KNEE if knee_rate else capacity * FALLBACK_SHARE
-        soak = _soak(bench, gateway, rate)
-        soak["rate_basis"] = (
+        basis = (
             f"{SOAK_SHARE_OF_KNEE:.0%} of the knee" if knee_rate
             else f"{FALLBACK_SHARE:.0%} of the closed-loop capacity (no knee)"
         )  # fmt: skip
+        if os.environ.get("BENCH_SOAK_RATE"):  # re-run a soak at the rate of an earlier run
+            rate, basis = float(os.environ["BENCH_SOAK_RATE"]), "BENCH_SOAK_RATE"
+        soak = _soak(bench, gateway, rate)
+        soak["rate_basis"] = basis
         soak["cache_fill"] = {
             "turns": fill["count"],
             "errors": fill["errors"],
