@@ -24,7 +24,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import structlog
@@ -48,6 +48,7 @@ from app.upstream import Reply, Upstream
 log = structlog.get_logger(__name__)
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
+CancelOutcome = Literal["cancelled", "not_found", "failed"]
 STATUS_CALL_CAP_S = 5.0  # one /status read; polling continues within the deadline
 
 
@@ -211,17 +212,21 @@ class RunPodClient:
             raise UpstreamUnavailable(f"status: HTTP {response.status_code}", op="status")
         return self._job_body("status", response)
 
-    async def cancel(self, job_id: str) -> bool:
-        """Best-effort ``POST /cancel/{id}`` with its own short timeout."""
+    async def cancel(self, job_id: str) -> CancelOutcome:
+        """Best-effort ``POST /cancel/{id}`` with its own short timeout: ``cancelled``,
+        ``not_found`` (RunPod's 404: unknown or expired id) or ``failed`` (anything else)."""
         deadline = Deadline.after_ms(self._tuning.cancel_timeout_ms)
         try:
             response = await self._request("cancel", "POST", f"/cancel/{job_id}", deadline)
         except (httpx.HTTPError, TimeoutError, GatewayError) as exc:
             log.warning("runpod_cancel_failed", job_id=job_id, error=type(exc).__name__)
-            return False
-        ok = response.status_code < 400
-        log.info("runpod_job_cancelled", job_id=job_id, ok=ok, code=response.status_code)
-        return ok
+            return "failed"
+        code = response.status_code
+        outcome: CancelOutcome = (
+            "cancelled" if code < 400 else "not_found" if code == 404 else "failed"
+        )
+        log.info("runpod_job_cancelled", job_id=job_id, outcome=outcome, code=code)
+        return outcome
 
     async def stream_job(
         self, job_input: dict[str, Any], deadline: Deadline, *, poll_ms: int = 100

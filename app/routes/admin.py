@@ -25,7 +25,7 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import structlog
@@ -39,9 +39,6 @@ from app.metrics import version
 from app.routes.common import BodyTooLarge, error_response, read_body, services
 from app.routes.ops import bearer_matches
 from gpu_worker.contract import build_job_input
-
-if TYPE_CHECKING:
-    from app.runpod import RunPodClient
 
 log = structlog.get_logger(__name__)
 
@@ -178,26 +175,11 @@ async def cancel_job(request: Request) -> Response:
     job_id = request.path_params["job_id"]
     if not _JOB_ID.match(job_id):
         return error_response(422, "job_id must be 1-128 letters, digits, '-' or '_'")
-    runpod = services(request).runpod
-    ok = await runpod.cancel(job_id)
-    if not ok and await _unknown_job(runpod, job_id):
+    outcome = await services(request).runpod.cancel(job_id)
+    if outcome == "not_found":
         return error_response(404, "RunPod does not know this job (or it expired)")
+    ok = outcome == "cancelled"
     return JSONResponse({"id": job_id, "cancelled": ok}, status_code=200 if ok else 502)
-
-
-async def _unknown_job(runpod: RunPodClient, job_id: str) -> bool:
-    """After a refused cancel: does RunPod's ``/status`` say the job does not exist (404)?
-
-    ``RunPodClient.cancel`` answers only True/False, so a refusal for an unknown id and a RunPod
-    outage look alike; one status read tells them apart (the first is the caller's 404).
-    """
-    try:
-        await runpod.status(job_id, Deadline.after_ms(STATUS_TIMEOUT_MS))
-    except JobFailed as exc:
-        return exc.status == "NOT_FOUND"
-    except GatewayError:
-        return False
-    return False
 
 
 async def config(request: Request) -> Response:
