@@ -33,7 +33,7 @@ from app.turns import Turns
 from app.vapi.messages import conversation_of
 from app.vapi.replies import tool_calls_error_reply
 from app.vapi.toolcalls import ToolCall, ToolResult, extract_tool_calls, tool_results_reply
-from gpu_worker.contract import ROLES, ContractError, build_job_input, normalize_output
+from gpu_worker.contract import ContractError, build_job_input, is_role, normalize_output
 
 log = structlog.get_logger(__name__)
 
@@ -53,8 +53,7 @@ def clean_history(conversation: Iterable[Mapping[str, Any]]) -> list[dict[str, A
     accepts: known roles only, string or parts content, the last ``MAX_HISTORY`` messages."""
     clean = []
     for item in conversation:
-        role = item.get("role")
-        if not isinstance(role, str) or role not in ROLES:  # a list or dict is not hashable
+        if not is_role(item.get("role")):
             continue
         content = item.get("content")
         if content is not None and not isinstance(content, str | list):

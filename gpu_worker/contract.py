@@ -36,6 +36,12 @@ JOB_TYPES: tuple[str, ...] = ("chat", "tool", "warmup")
 ROLES = frozenset({"system", "user", "assistant", "tool", "developer", "function"})
 
 
+def is_role(value: Any) -> bool:
+    """A known message role; False for anything else, including unhashable values (a list or
+    dict from a malformed body would make a bare ``in ROLES`` raise TypeError)."""
+    return isinstance(value, str) and value in ROLES
+
+
 class ContractError(ValueError):
     """A job input that breaks the contract; ``field`` names the offending key."""
 
@@ -163,7 +169,7 @@ def _parse_messages(value: Any) -> tuple[dict[str, Any], ...]:
         if not isinstance(message, Mapping):
             raise ContractError(where, "must be an object")
         role = message.get("role")
-        if not isinstance(role, str) or role not in ROLES:  # a list or dict is not hashable
+        if not is_role(role):
             raise ContractError(f"{where}.role", f"unknown role {role!r}")
         content = message.get("content")
         if content is not None and not isinstance(content, str | list):

@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gpu_worker.contract import (
-    ROLES,
     ContractError,
     JobInput,
     ToolSpec,
     engine_messages,
+    is_role,
     parse_job_input,
 )
 
@@ -312,7 +312,7 @@ def _messages(value: Any, where: str) -> list[dict[str, Any]]:
     for i, m in enumerate(value):
         if not isinstance(m, Mapping):
             raise ContractError(f"{where}[{i}]", "must be an object")
-        if not isinstance(m.get("role"), str) or m["role"] not in ROLES:  # a list is unhashable
+        if not is_role(m.get("role")):
             raise ContractError(f"{where}[{i}].role", f"unknown role {m.get('role')!r}")
         if m.get("content") is not None and not isinstance(m["content"], str | list):
             raise ContractError(

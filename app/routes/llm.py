@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from app.openai_format import completion_id, error_body
 from app.routes.common import BodyTooLarge, read_body, services
-from gpu_worker.contract import ROLES, ContractError, build_job_input
+from gpu_worker.contract import ContractError, build_job_input, is_role
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +58,7 @@ def job_from_request(body: Any, *, max_tokens_default: int | None = None) -> dic
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("messages", "messages must be a non-empty array")
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or m["role"] not in ROLES:
+        if not isinstance(m, dict) or not is_role(m.get("role")):
             raise InvalidRequest(f"messages[{i}]", "each message needs a valid role")
         tool_calls = m.get("tool_calls")
         if tool_calls is not None and not (
