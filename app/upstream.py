@@ -72,8 +72,14 @@ class Upstream(Protocol):
     async def aclose(self) -> None: ...
 
 
-def encode_json(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+def json_payload(
+    json_body: Any, headers: Mapping[str, str] | None
+) -> tuple[bytes | None, Mapping[str, str] | None]:
+    """The body bytes and headers to send: compact UTF-8 JSON with its Content-Type, or no body."""
+    if json_body is None:
+        return None, headers
+    data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+    return data, {**JSON_HEADERS, **headers} if headers else JSON_HEADERS
 
 
 class AiohttpUpstream:
@@ -100,10 +106,7 @@ class AiohttpUpstream:
         json_body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        data = None
-        if json_body is not None:
-            data = encode_json(json_body)
-            headers = {**JSON_HEADERS, **headers} if headers else JSON_HEADERS
+        data, headers = json_payload(json_body, headers)
         try:
             async with self._session.request(
                 method,
@@ -139,15 +142,13 @@ class AiohttpUpstream:
 class HttpxUpstream:
     """httpx's own client behind :class:`Upstream` (``RUNPOD_HTTP_TRANSPORT=httpx``)."""
 
-    def __init__(
-        self, *, max_connections: int = 100, keepalive_s: float = 30.0, **client: Any
-    ) -> None:
+    def __init__(self, *, max_connections: int, keepalive_s: float = 30.0) -> None:
         limits = httpx.Limits(
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
             keepalive_expiry=keepalive_s,
         )
-        self._client = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0), **client)
+        self._client = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0))
 
     async def request(
         self,
@@ -158,10 +159,7 @@ class HttpxUpstream:
         json_body: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        content = None
-        if json_body is not None:
-            content = encode_json(json_body)
-            headers = {**JSON_HEADERS, **headers} if headers else JSON_HEADERS
+        content, headers = json_payload(json_body, headers)
         response = await self._client.request(
             method, url, content=content, headers=headers, timeout=timeout_s
         )
