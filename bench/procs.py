@@ -47,18 +47,15 @@ def pinned(cmd: Sequence[str], cpus: str | None) -> list[str]:
 def http_get(
     url: str, *, headers: Mapping[str, str] | None = None, timeout: float = 5.0
 ) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=dict(headers or {}))
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (OSError, ValueError):
-        return 0, b""
+    return _fetch(urllib.request.Request(url, headers=dict(headers or {})), timeout)
 
 
 def http_post(url: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=b"", method="POST")
+    return _fetch(urllib.request.Request(url, data=b"", method="POST"), timeout)
+
+
+def _fetch(request: urllib.request.Request, timeout: float) -> tuple[int, bytes]:
+    """(status, body) of any answer; (0, b"") when there was none."""
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, resp.read()
@@ -209,7 +206,8 @@ class ForeignLoad:
         self.cores = round(max(0.0, foreign) / elapsed, 3) if elapsed > 0 else None
 
 
-def rss_kb(pid: int) -> dict[str, int]:
+def rss_kb(pid: int | str = "self") -> dict[str, int]:
+    """``VmRSS`` / ``VmHWM`` (KB) of a process."""
     out: dict[str, int] = {}
     with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as handle:
         for line in handle:

@@ -34,21 +34,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bench.procs import rss_kb
 from bench.stats import summary
 
 LAG_INTERVAL_S = 0.01
 MAX_SAMPLES = 2_000_000
-
-
-def proc_status(pid: int | str = "self") -> dict[str, int]:
-    """``VmRSS`` / ``VmHWM`` (KB) of a process."""
-    out: dict[str, int] = {}
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                key, value = line.split(":", 1)
-                out[key] = int(value.split()[0])
-    return out
 
 
 def reset_peak_rss() -> None:
@@ -95,7 +85,7 @@ class Probe:
         if scope["path"] == "/_bench/reset":
             self.sampler.reset()
             reset_peak_rss()
-        data = {"lag_ms": summary(self.sampler.samples), **proc_status(), "pid": os.getpid()}
+        data = {"lag_ms": summary(self.sampler.samples), **rss_kb(), "pid": os.getpid()}
         if scope.get("query_string") == b"raw=1":
             data["lag_raw"] = [
                 [round(t, 4), round(v, 3)]
