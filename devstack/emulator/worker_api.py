@@ -102,21 +102,25 @@ async def job_take_batch(
 async def job_done(
     request: Request, emulator: Emulator, endpoint: Endpoint, worker_id: str
 ) -> Response:
-    body = await _json_body(request)
-    if body is None:
-        return error_json(400, "body must be a JSON object")
-    code = endpoint.done(worker_id, request.path_params["job_id"], body)
-    return JSONResponse({}) if code == 200 else error_json(code, "job not found")
+    return await _record(request, worker_id, endpoint.done)
 
 
 @worker_op("job-stream")
 async def job_stream(
     request: Request, emulator: Emulator, endpoint: Endpoint, worker_id: str
 ) -> Response:
+    return await _record(request, worker_id, endpoint.stream)
+
+
+async def _record(
+    request: Request, worker_id: str, record: Callable[[str, str, dict[str, Any]], int]
+) -> Response:
+    """A worker's result or stream piece for one job: 400 without a JSON object, else the
+    endpoint's verdict (200, or 404 for a job this worker does not hold)."""
     body = await _json_body(request)
     if body is None:
         return error_json(400, "body must be a JSON object")
-    code = endpoint.stream(worker_id, request.path_params["job_id"], body)
+    code = record(worker_id, request.path_params["job_id"], body)
     return JSONResponse({}) if code == 200 else error_json(code, "job not found")
 
 
