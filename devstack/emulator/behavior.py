@@ -42,6 +42,17 @@ class _Derived:
 DERIVED: Any = _Derived()
 
 
+def json_object(data: Any, allowed: set[str], *, what: str, key: str) -> dict[str, Any]:
+    """``data`` as a dict when it is a JSON object of ``allowed`` keys only; else ValueError
+    ("<what> must be a JSON object", "unknown <key> key(s): ..."), for scripts and configs."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{what} must be a JSON object")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValueError(f"unknown {key} key(s): {', '.join(unknown)}")
+    return dict(data)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Behavior:
     """One job's script; every field is optional and the default is a quick COMPLETED job."""
@@ -97,13 +108,9 @@ class Behavior:
     @classmethod
     def from_dict(cls, data: Any) -> Behavior:
         """The JSON form (header, config file); raises ValueError naming the bad key."""
-        if not isinstance(data, Mapping):
-            raise ValueError("a behaviour must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown behaviour key(s): {', '.join(unknown)}")
-        values = dict(data)
+        values = json_object(
+            data, {f.name for f in fields(cls)}, what="a behaviour", key="behaviour"
+        )
         stream = values.get("stream", ())
         if not isinstance(stream, list | tuple) or not all(
             isinstance(p, list | tuple) and len(p) == 2 for p in stream

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.emulator.behavior import Behavior, default_behavior
+from devstack.emulator.behavior import Behavior, default_behavior, json_object
 from devstack.emulator.faults import FaultMix
 
 VirtualWorker = Callable[[Mapping[str, Any]], Behavior]
@@ -139,12 +139,8 @@ class EmulatorConfig:
 
 def config_changes(data: Mapping[str, Any]) -> dict[str, Any]:
     """JSON settings → EmulatorConfig keyword arguments; raises ValueError on unknown keys."""
-    if not isinstance(data, Mapping):
-        raise ValueError("the emulator config must be a JSON object")
     names = {f.name for f in dataclasses.fields(EmulatorConfig)} - {"virtual_worker"}
-    unknown = sorted(set(data) - names - {"virtual"})
-    if unknown:
-        raise ValueError(f"unknown config key(s): {', '.join(unknown)}")
+    data = json_object(data, names | {"virtual"}, what="the emulator config", key="config")
     changes: dict[str, Any] = {k: v for k, v in data.items() if k != "virtual"}
     if "virtual" in data:
         changes["virtual_worker"] = default_behavior if data["virtual"] else None

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from devstack.emulator.behavior import Behavior, default_output, stream_text
+from devstack.emulator.behavior import Behavior, default_output, json_object, stream_text
 
 Sampler = Callable[[Mapping[str, Any]], Behavior]
 _Z95 = 1.6448536269514722  # standard normal quantile at 0.95
@@ -150,13 +150,7 @@ class FaultMix:
     @classmethod
     def from_dict(cls, data: Any) -> FaultMix:
         """The JSON form (module docstring); raises ValueError naming unknown keys."""
-        if not isinstance(data, Mapping):
-            raise ValueError("faults must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown fault key(s): {', '.join(unknown)}")
-        values = dict(data)
+        values = json_object(data, {f.name for f in fields(cls)}, what="faults", key="fault")
         for key in ("run", "queue"):
             if key in values:
                 values[key] = Latency.from_json(values[key])
